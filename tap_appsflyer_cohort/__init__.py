@@ -1,0 +1,1 @@
+"""tap-appsflyer-cohort: a Singer tap for the AppsFlyer Cohort reporting API."""

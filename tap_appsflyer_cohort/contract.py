@@ -34,9 +34,9 @@ GROUPING_DIMENSIONS: Final[tuple[str, ...]] = (
 #: [V] Filter-only dimensions (not allowed in ``groupings``).
 FILTER_ONLY_DIMENSIONS: Final[tuple[str, ...]] = ("revenue_type",)
 #: [V] ``date`` is a grouping only; the spec comments it out of the filters.
-FILTER_DIMENSIONS: Final[tuple[str, ...]] = tuple(
-    d for d in GROUPING_DIMENSIONS if d != "date"
-) + FILTER_ONLY_DIMENSIONS
+FILTER_DIMENSIONS: Final[tuple[str, ...]] = (
+    tuple(d for d in GROUPING_DIMENSIONS if d != "date") + FILTER_ONLY_DIMENSIONS
+)
 
 #: [V] Closed value sets of some dimensions.
 DIMENSION_VALUES: Final[dict[str, tuple[str, ...]]] = {

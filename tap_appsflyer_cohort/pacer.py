@@ -1,0 +1,88 @@
+"""One pacer for the whole tap: calls stay under the account's per-minute limit and budget.
+
+AppsFlyer counts calls per account, not per stream, and singer-sdk has no throttle of its
+own, so every request of every stream and app asks this object for a slot first. Slots
+are spaced evenly (a 2 % margin under the limit) rather than granted in bursts: even
+spacing keeps any 60-second window of the server under the limit even when answers
+arrive out of order, so a normal run never sees a 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+SAFETY_MARGIN = 1.02
+
+
+class BudgetExhaustedError(RuntimeError):
+    """The day's request budget is spent; the run must stop and resume later."""
+
+    def __init__(self, used: int, budget: int, resume_at: datetime) -> None:
+        self.resume_at = resume_at
+        super().__init__(
+            f"daily request budget spent ({used} of {budget} calls); state is saved, "
+            f"run again after {resume_at:%Y-%m-%d %H:%M} UTC"
+        )
+
+
+class Pacer:
+    """Hands out request slots at most ``requests_per_minute`` a minute, thread-safe."""
+
+    def __init__(
+        self,
+        requests_per_minute: int,
+        daily_budget: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.interval = 60.0 / requests_per_minute * SAFETY_MARGIN
+        self.daily_budget = daily_budget
+        self._clock = clock
+        self._sleep = sleep
+        self._now = now
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+        self._day = now().date()
+        self.used_today = 0
+        self.total_calls = 0
+
+    @property
+    def remaining_today(self) -> int:
+        """Calls this run may still make today."""
+        return max(self.daily_budget - self.used_today, 0)
+
+    def resume_at(self) -> datetime:
+        """When the budget refills: the next UTC midnight."""
+        midnight = datetime.combine(self._day + timedelta(days=1), datetime.min.time())
+        return midnight.replace(tzinfo=timezone.utc)
+
+    def acquire(self) -> None:
+        """Block until a call may be sent; raise BudgetExhaustedError when none is left."""
+        with self._lock:
+            today = self._now().date()
+            if today != self._day:
+                self._day, self.used_today = today, 0
+            if self.used_today >= self.daily_budget:
+                raise BudgetExhaustedError(self.used_today, self.daily_budget, self.resume_at())
+            now = self._clock()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.interval
+            self.used_today += 1
+            self.total_calls += 1
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+
+    def hold_off(self, seconds: float) -> None:
+        """Push every later slot back (after a 429): the server's window is full."""
+        with self._lock:
+            self._next_slot = max(self._next_slot, self._clock() + seconds)
+
+    def minutes_for(self, calls: int) -> float:
+        """How long ``calls`` take at this pace, for the plan log."""
+        return calls * self.interval / 60.0

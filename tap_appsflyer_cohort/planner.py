@@ -1,0 +1,284 @@
+"""Which date windows to query so maturing cohorts are refreshed with the fewest calls.
+
+A pure module: dates, periods and the ledger of what is loaded go in, windows come out.
+
+The rule it encodes (vendor page: "the number of complete cohort days for a query is the
+difference between today's date and the to date"): a query for LTV dates ``[from, to]``
+without partial data returns, for every cohort in it, the requested periods ``p`` with
+``p < today - to``. Cohort date ``D`` itself has its periods ``p < today - D`` complete.
+So a date can share a window ending at ``to`` only when no requested period lies in
+``[today - to, today - D)``: then the window gives it every period complete today, and
+none that is not. A date is *final* once all requested periods are complete
+(``today - D > max period``) and is never queried again, except for restatements.
+
+With partial data (cumulative reports only) the API returns incomplete periods too and
+the tap judges completeness per row (period ``p`` of ``D`` is complete when
+``D + p < today``), so any window of at most ``max_window_days`` serves all its dates.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+LEDGER_VERSION = 1
+_EPOCH = date(1970, 1, 1)
+
+
+class LedgerError(ValueError):
+    """State that cannot be read as a ledger (hand-edited or from another version)."""
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What is loaded for one report and app.
+
+    ``final`` holds inclusive ranges of dates loaded with every requested period;
+    ``elapsed`` maps each maturing date to the complete days its loaded values cover
+    (its periods ``p < elapsed`` are loaded).
+    """
+
+    final: tuple[tuple[date, date], ...] = ()
+    elapsed: Mapping[date, int] = field(default_factory=dict)
+
+    def is_final(self, day: date) -> bool:
+        """True when ``day`` is loaded with all its periods."""
+        index = bisect.bisect_right(self.final, (day, date.max)) - 1
+        return index >= 0 and self.final[index][0] <= day <= self.final[index][1]
+
+    def loaded_days(self, day: date) -> int:
+        """Complete days loaded for a date that is not final (0 = nothing loaded)."""
+        return self.elapsed.get(day, 0)
+
+    def high_water_mark(self) -> date | None:
+        """The newest date loaded at all (the stream's bookmark)."""
+        candidates = [r[1] for r in self.final[-1:]] + list(self.elapsed)
+        return max(candidates) if candidates else None
+
+    def record(self, served: Iterable[date], today: date, max_period: int) -> Ledger:
+        """The ledger after ``served`` dates were emitted with every period complete today."""
+        elapsed = dict(self.elapsed)
+        finals = list(self.final)
+        for day in served:
+            days = (today - day).days
+            if days > max_period:
+                elapsed.pop(day, None)
+                finals.append((day, day))
+            else:
+                elapsed[day] = max(days, elapsed.get(day, 0))
+        return Ledger(final=_merge(finals), elapsed=elapsed)
+
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-ready form for the partition state."""
+        return {
+            "version": LEDGER_VERSION,
+            "final": [[a.isoformat(), b.isoformat()] for a, b in self.final],
+            "elapsed": {d.isoformat(): n for d, n in sorted(self.elapsed.items())},
+        }
+
+    @classmethod
+    def from_state(cls, value: Any) -> Ledger:
+        """Read a ledger back; raise LedgerError for anything malformed."""
+        try:
+            if not isinstance(value, dict) or value.get("version") != LEDGER_VERSION:
+                msg = "unknown ledger version"
+                raise LedgerError(msg)
+            ranges = []
+            for start, end in value.get("final", []):
+                first, last = date.fromisoformat(start), date.fromisoformat(end)
+                if last < first:
+                    msg = "a final range ends before it starts"
+                    raise LedgerError(msg)
+                ranges.append((first, last))
+            elapsed = {}
+            for day, days in value.get("elapsed", {}).items():
+                if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+                    msg = "elapsed days must be non-negative integers"
+                    raise LedgerError(msg)
+                elapsed[date.fromisoformat(day)] = days
+        except LedgerError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise LedgerError(str(exc)) from exc
+        return cls(final=_merge(ranges), elapsed=elapsed)
+
+    @classmethod
+    def from_bookmark(cls, bookmark: date, max_period: int) -> Ledger:
+        """Trust a bare bookmark (older state, or one set by hand) as far as it can go.
+
+        Dates old enough to have been final when the bookmark was written are taken as
+        loaded; the maturity horizon before it is refreshed. Larger than needed, never wrong.
+        """
+        last_final = bookmark - timedelta(days=max_period + 1)
+        if last_final < _EPOCH:
+            return cls()
+        return cls(final=((_EPOCH, last_final),))
+
+
+def _merge(ranges: Iterable[tuple[date, date]]) -> tuple[tuple[date, date], ...]:
+    merged: list[tuple[date, date]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1] + timedelta(days=1):
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One date window to query (once per KPI); ``dates`` are the dates it must serve."""
+
+    start: date
+    end: date
+    dates: tuple[date, ...]
+    partial: bool = False
+
+    @property
+    def days(self) -> int:
+        """Length of the window in days, both ends included."""
+        return (self.end - self.start).days + 1
+
+
+def complete_periods(cohort_date: date, today: date, periods: Sequence[int]) -> list[int]:
+    """Requested periods of ``cohort_date`` that are complete today."""
+    elapsed = (today - cohort_date).days
+    return [p for p in periods if p < elapsed]
+
+
+def _count_below(periods: Sequence[int], days: int) -> int:
+    return bisect.bisect_left(periods, days)
+
+
+def dates_to_query(
+    *,
+    first_date: date,
+    last_date: date,
+    today: date,
+    periods: Sequence[int],
+    ledger: Ledger,
+    restatement_days: int = 0,
+    refresh_incomplete: bool = False,
+) -> list[date]:
+    """Dates whose loaded values are behind what is complete today, oldest first.
+
+    ``periods`` must be sorted. ``refresh_incomplete`` (user asked for partial data) also
+    refreshes every date that still has incomplete periods.
+    """
+    max_period = periods[-1]
+    needed = []
+    day = first_date
+    while day <= last_date and day < today:
+        elapsed = (today - day).days
+        if ledger.is_final(day):
+            if elapsed <= max_period + restatement_days:
+                needed.append(day)  # a restatement: final, but the user wants it re-read
+        else:
+            now_complete = _count_below(periods, elapsed)
+            loaded = _count_below(periods, ledger.loaded_days(day))
+            if now_complete > loaded or (refresh_incomplete and elapsed <= max_period):
+                needed.append(day)
+        day += timedelta(days=1)
+    return needed
+
+
+def _reach(
+    end: date, today: date, periods: Sequence[int], max_window_days: int, *, partial: bool
+) -> date:
+    """The oldest date a window ending at ``end`` still serves fully."""
+    reach = end - timedelta(days=max_window_days - 1)
+    if partial:
+        return reach
+    elapsed_at_end = (today - end).days
+    index = bisect.bisect_left(periods, elapsed_at_end)
+    if index < len(periods):
+        # The next requested period at or after elapsed_at_end must not be complete for
+        # an older date in the window, else that date would miss it.
+        reach = max(reach, today - timedelta(days=periods[index]))
+    return reach
+
+
+def plan_windows(
+    needed: Sequence[date],
+    *,
+    today: date,
+    periods: Sequence[int],
+    max_window_days: int,
+    partial_fetch: bool = False,
+) -> list[Window]:
+    """Cover ``needed`` dates with the fewest windows, returned oldest first.
+
+    Greedy from the newest date: a window ends at the newest uncovered date (ending
+    later only shrinks what it can serve) and reaches as far back as it can.
+    Optimal because the reach of a window never grows as its end moves later.
+    """
+    max_period = periods[-1]
+    windows: list[Window] = []
+    pending = sorted(set(needed), reverse=True)
+    i = 0
+    while i < len(pending):
+        end = pending[i]
+        maturing = (today - end).days <= max_period
+        partial = partial_fetch and maturing
+        reach = _reach(end, today, periods, max_window_days, partial=partial)
+        served = []
+        while i < len(pending) and pending[i] >= reach:
+            served.append(pending[i])
+            i += 1
+        windows.append(
+            Window(start=served[-1], end=end, dates=tuple(reversed(served)), partial=partial)
+        )
+    windows.reverse()
+    return windows
+
+
+def plan(
+    *,
+    first_date: date,
+    last_date: date,
+    today: date,
+    periods: Sequence[int],
+    ledger: Ledger,
+    max_window_days: int,
+    restatement_days: int = 0,
+    partial_fetch: bool = False,
+    refresh_incomplete: bool = False,
+) -> list[Window]:
+    """The windows one report needs for one app today, oldest first."""
+    needed = dates_to_query(
+        first_date=first_date,
+        last_date=last_date,
+        today=today,
+        periods=periods,
+        ledger=ledger,
+        restatement_days=restatement_days,
+        refresh_incomplete=refresh_incomplete,
+    )
+    return plan_windows(
+        needed,
+        today=today,
+        periods=periods,
+        max_window_days=max_window_days,
+        partial_fetch=partial_fetch or refresh_incomplete,
+    )
+
+
+def split_window(window: Window) -> tuple[Window, Window] | None:
+    """Halve a window by date; None for a single day.
+
+    Each half ends no later than the whole, so it returns at least the periods the whole
+    did, and never one that is incomplete for its dates: halves serve their dates too.
+    """
+    if len(window.dates) < 2:
+        return None
+    middle = window.start + timedelta(days=(window.end - window.start).days // 2)
+    older = tuple(d for d in window.dates if d <= middle)
+    newer = tuple(d for d in window.dates if d > middle)
+    return (
+        Window(start=older[0], end=older[-1], dates=older, partial=window.partial),
+        Window(start=newer[0], end=newer[-1], dates=newer, partial=window.partial),
+    )

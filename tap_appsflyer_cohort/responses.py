@@ -1,0 +1,187 @@
+"""Read one Cohort API answer (CSV, or JSON behind a setting) into compact typed rows.
+
+Columns are mapped by header name, never by position (users report the order changes).
+The CSV is read as it arrives, line by line, so memory does not grow with the raw body;
+the parsed rows are kept (compactly) because a page is only known to be whole, and not
+cut at the row cap, once its last line is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tap_appsflyer_cohort.naming import parse_kpi_header, parse_measure_key
+
+_BLANKS = frozenset({"", "N/A", "n/a", "NA", "null", "NULL", "None", "-"})
+
+
+class ResponseShapeError(Exception):
+    """An answer that is not a whole cohort table: cut short, HTML, or missing columns."""
+
+
+def to_number(text: str) -> float | None:
+    """A CSV cell as a number; blanks and ``N/A`` are null."""
+    if text in _BLANKS:
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def to_int(text: str) -> int | None:
+    """A CSV cell as an integer (``users``); blanks are null."""
+    if text in _BLANKS:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return round(float(text))
+
+
+@dataclass
+class CohortTable:
+    """One KPI's answer: rows keyed by grouping values, KPI values by (function, period)."""
+
+    kpi: str
+    columns: list[tuple[str, int]] = field(default_factory=list)
+    rows: list[
+        tuple[tuple[str, ...], int | None, float | None, float | None, list[float | None]]
+    ] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+
+    @property
+    def periods(self) -> set[int]:
+        """Periods present in the answer."""
+        return {period for _, period in self.columns}
+
+
+def _lines(chunks: Iterable[bytes], state: dict[str, bool]) -> Iterator[str]:
+    """Decode byte chunks into text lines (newlines kept), noting how the body ended."""
+    pending = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8") + "\n"
+    state["ended_with_newline"] = not pending
+    if pending:
+        yield pending.decode("utf-8")
+
+
+def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) -> CohortTable:
+    """Parse a CSV answer; raise ResponseShapeError when it is not a whole table."""
+    state: dict[str, bool] = {}
+    reader = csv.reader(_lines(chunks, state))
+    table = CohortTable(kpi=kpi)
+    header = next(reader, None)
+    if header is None or header == []:
+        return table  # an empty 200 means no data
+    if header[0].lstrip().startswith("<"):
+        raise ResponseShapeError("the API answered with an HTML page instead of CSV")
+    index = {name: i for i, name in enumerate(header)}
+    missing = [name for name in (*groupings, "users") if name not in index]
+    if missing:
+        raise ResponseShapeError(f"the answer lacks column(s) {', '.join(missing)}")
+    group_idx = [index[g] for g in groupings]
+    users_idx = index["users"]
+    ecpi_idx = index.get("ecpi")
+    cost_idx = index.get("cost")
+    kpi_idx: list[int] = []
+    known = {*groupings, "users", "ecpi", "cost"}
+    for i, name in enumerate(header):
+        if name in known:
+            continue
+        parsed = parse_kpi_header(name, kpi)
+        if parsed is None:
+            table.unknown_columns.append(name)
+            continue
+        table.columns.append((parsed.function, parsed.period))
+        kpi_idx.append(i)
+    width = len(header)
+    append = table.rows.append
+    try:
+        for row in reader:
+            if len(row) != width:
+                if not row:
+                    continue
+                raise ResponseShapeError(
+                    f"a row has {len(row)} fields where the header has {width}: the body was cut"
+                )
+            append(
+                (
+                    tuple([row[i] for i in group_idx]),
+                    to_int(row[users_idx]),
+                    None if ecpi_idx is None else to_number(row[ecpi_idx]),
+                    None if cost_idx is None else to_number(row[cost_idx]),
+                    [to_number(row[i]) for i in kpi_idx],
+                )
+            )
+    except ValueError as exc:
+        raise ResponseShapeError(f"a value is not a number ({exc})") from None
+    if not state.get("ended_with_newline", True) and table.rows:
+        raise ResponseShapeError("the body does not end with a newline: it was cut")
+    return table
+
+
+def parse_json(body: bytes, *, kpi: str, groupings: tuple[str, ...]) -> CohortTable:
+    """Parse a ``format=json`` answer: ``{"query":..., "results":[{..., "measures":[...]}]}``.
+
+    Tolerant: accepts a bare list of results, string numbers, and missing measures.
+    """
+    table = CohortTable(kpi=kpi)
+    if not body.strip():
+        return table
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise ResponseShapeError("the answer is not JSON") from None
+    results = document.get("results", []) if isinstance(document, dict) else document
+    if not isinstance(results, list):
+        raise ResponseShapeError("the JSON answer has no results list")
+    slots: dict[tuple[str, int], int] = {}
+    parsed: list[tuple[tuple[str, ...], Any, Any, Any, dict[tuple[str, int], Any]]] = []
+    for result in results:
+        if not isinstance(result, dict):
+            raise ResponseShapeError("a JSON result is not an object")
+        missing = [g for g in groupings if g not in result]
+        if missing or "users" not in result:
+            raise ResponseShapeError(f"a JSON result lacks {', '.join(missing or ['users'])}")
+        values: dict[tuple[str, int], Any] = {}
+        for measure in result.get("measures") or []:
+            period = measure.get("period")
+            for key, value in measure.items():
+                function = parse_measure_key(key, kpi) if key != "period" else None
+                if function is not None and isinstance(period, int):
+                    slots.setdefault((function, period), len(slots))
+                    values[(function, period)] = value
+        key = tuple("" if result[g] is None else str(result[g]) for g in groupings)
+        parsed.append((key, result["users"], result.get("ecpi"), result.get("cost"), values))
+    table.columns = sorted(slots, key=lambda s: slots[s])
+    for key, users, ecpi, cost, values in parsed:
+        table.rows.append(
+            (
+                key,
+                None if users is None else to_int(str(users)),
+                _json_number(ecpi),
+                _json_number(cost),
+                [_json_number(values.get(column)) for column in table.columns],
+            )
+        )
+    return table
+
+
+def _json_number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    try:
+        return to_number(str(value))
+    except ValueError:
+        raise ResponseShapeError(f"a JSON value is not a number: {value!r}") from None
