@@ -201,14 +201,18 @@ class CohortReportStream(RESTStream[None]):
         return value
 
     def backoff_wait_generator(self) -> Generator[float, Any, None]:
-        """Wait as the server asks on 429, else grow exponentially with jitter."""
+        """Wait as the server asks on 429, else grow exponentially with jitter.
+
+        ``backoff`` primes the generator, then sends each exception in (as with
+        ``backoff_runtime``), so the wait can depend on the answer.
+        """
         attempt = 0
-        exception = yield
+        exception = yield 0.0
         while True:
             attempt += 1
             exception = yield self._retry_wait(exception, attempt)
 
-    def backoff_handler(self, details: Mapping[str, Any]) -> None:  # type: ignore[override]
+    def backoff_handler(self, details: Mapping[str, Any]) -> None:
         """Log each retry in one line (no request object, so no header can leak)."""
         exc = details.get("exception")
         self.logger.warning(
@@ -491,8 +495,7 @@ class CohortReportStream(RESTStream[None]):
     ) -> Callable[[tuple[str, ...], dict[str, Any]], list[dict[str, Any]]]:
         report = self.report
         key_names = report.groupings
-        base = {
-            "app_id": app_id,
+        provenance = {
             "cohort_type": report.cohort_type,
             "aggregation_type": report.aggregation_type,
             "per_user": report.per_user,
@@ -504,7 +507,7 @@ class CohortReportStream(RESTStream[None]):
             else "UTC",
         }
         for grouping in report.dimension_groupings:
-            base.pop(grouping, None)
+            provenance.pop(grouping, None)
         periods = report.periods
         long_layout = report.layout == "long"
         emit_incomplete = report.partial_data
@@ -522,11 +525,11 @@ class CohortReportStream(RESTStream[None]):
         today_ordinal = today.toordinal()
 
         def build(key: tuple[str, ...], entry: dict[str, Any]) -> list[dict[str, Any]]:
-            head = dict(base)
-            head.update(zip(key_names, key, strict=True))
+            head: dict[str, Any] = {"app_id": app_id, **dict(zip(key_names, key, strict=True))}
             head["users"] = entry["users"]
             head["ecpi"] = entry["ecpi"]
             head["cost"] = entry["cost"]
+            head.update(provenance)
             elapsed = today_ordinal - date.fromisoformat(key[0][:10]).toordinal()
             if not long_layout:
                 record = {**head, **null_wide}
