@@ -26,7 +26,7 @@ import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._typing import TypeConformanceLevel
+from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_appsflyer_cohort import planner
 from tap_appsflyer_cohort.contract import API_PATH, HORIZON_DAYS, HORIZON_DAYS_STRICT
@@ -408,7 +408,11 @@ class CohortReportStream(RESTStream[None]):
             if missing and partial:
                 raise PartialDataShortfallError(str(missing))
             if missing:
-                msg = f"the answer for KPI '{kpi}' lacks complete period(s) {missing}"
+                msg = (
+                    f"the answer for KPI '{kpi}' lacks period(s) {missing}, which are complete "
+                    "by this machine's date; if this persists, check that its clock is not "
+                    "ahead of the API's (the API's 'today' decides completeness)"
+                )
                 raise ResponseShapeError(msg)
         return table
 

@@ -12,13 +12,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.helpers._util import load_json
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import _ConfigInput
 
 from tap_appsflyer_cohort.pacer import BudgetExhaustedError, Pacer
 from tap_appsflyer_cohort.reports import Settings, parse_settings
+from tap_appsflyer_cohort.responses import ResponseShapeError
 from tap_appsflyer_cohort.settings_schema import CONFIG_SCHEMA
 from tap_appsflyer_cohort.streams import CohortReportStream, RunLimits
 
@@ -126,7 +127,13 @@ class TapAppsFlyerCohort(Tap):
         """
         try:
             self.sync_all()
-        except (FatalAPIError, BudgetExhaustedError) as exc:
+        except (
+            FatalAPIError,
+            RetriableAPIError,
+            ResponseShapeError,
+            BudgetExhaustedError,
+            requests.RequestException,
+        ) as exc:
             self.logger.error("Sync stopped: %s", exc)
             raise SystemExit(1) from None
         finally:

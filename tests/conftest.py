@@ -17,3 +17,10 @@ def sandbox() -> Iterator[SandboxServer]:
     """A fresh sandbox whose clock reads SANDBOX_TODAY (tests may change it)."""
     with running_sandbox(today=SANDBOX_TODAY, seed=42) as server:
         yield server
+
+
+@pytest.fixture
+def live_sandbox() -> Iterator[SandboxServer]:
+    """A sandbox on the real clock, for the tap run as a command (its clock cannot be set)."""
+    with running_sandbox(seed=42) as server:
+        yield server
