@@ -107,7 +107,7 @@ def run_tap_cli(
         state_path = tmp_path / "state.json"
         state_path.write_text(json.dumps(state))
         command += ["--state", str(state_path)]
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         command,
         capture_output=True,
         text=True,
