@@ -236,6 +236,8 @@ def _row_maker(
         def money(cents: list[int]) -> list[float]:
             if per_user:
                 return [round(c * rate / 100 / users, 4) for c in cents]
+            if rate == 1.0:
+                return [c / 100 for c in cents]  # already exact to the cent
             return [round(c * rate / 100, 2) for c in cents]
 
         def percent(values: list[int]) -> list[float]:
@@ -268,7 +270,7 @@ def _row_maker(
                 "unique_users": plain(uniques),
                 "conversion_rate": percent(uniques),
             }
-        cost_value = round(cost * rate / 100, 2)
+        cost_value = cost / 100 if rate == 1.0 else round(cost * rate / 100, 2)
         ecpi = round(cost * rate / 100 / users, 2) if cost else None
         ordered = [by_function[f] for f in functions]
         kpi_values = [value for per_period in zip(*ordered, strict=True) for value in per_period]

@@ -69,6 +69,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _HttpServer
 
+    def setup(self) -> None:
+        """Disable Nagle: headers and body go out in separate writes on a kept-alive socket."""
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_POST(self) -> None:  # the name http.server dispatches to
         """Handle the one real endpoint."""
         self._handle()
