@@ -357,3 +357,13 @@ def test_answer_matches_http(sandbox: SandboxServer) -> None:
 
 def test_url_helper_matches_contract(sandbox: SandboxServer) -> None:
     assert url(sandbox).endswith("/api/cohorts/v1/data/app/id123456789")
+
+
+def test_concurrent_clients_get_identical_answers(sandbox: SandboxServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = base_body(groupings=["date", "pid", "geo"])
+    _, _, expected = sandbox.answer(IOS, body)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        bodies = list(pool.map(lambda _: post(sandbox, body).content, range(24)))
+    assert all(b == expected for b in bodies)

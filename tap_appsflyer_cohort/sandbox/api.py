@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,24 +59,27 @@ def error_reply(status: int, message: str, **extra: str) -> Reply:
     return json_reply(status, {"error": message, "expose": False}, **extra)
 
 
-class _Lru(OrderedDict[tuple[Any, ...], Any]):
-    """A tiny least-recently-used map (the answers are large; keep few)."""
+class _Lru:
+    """A tiny thread-safe least-recently-used map (the answers are large; keep few)."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
         self.size = size
+        self._items: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     def fetch(self, key: tuple[Any, ...]) -> Any:
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
-        return value
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
 
     def store(self, key: tuple[Any, ...], value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
 
 class CohortApi:
