@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +26,14 @@ class ResponseShapeError(Exception):
 
 
 def to_number(text: str) -> float | None:
-    """A CSV cell as a number; blanks and ``N/A`` are null."""
-    if text in _BLANKS:
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
+    """A CSV cell as a number; blanks and ``N/A`` are null (raises ValueError for junk)."""
+    try:
+        value = float(text)
+    except ValueError:
+        if text in _BLANKS:
+            return None
+        raise
+    return value if value - value == 0.0 else None  # NaN and infinities are null
 
 
 def to_int(text: str) -> int | None:
@@ -105,6 +109,7 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
         kpi_idx.append(i)
     width = len(header)
     append = table.rows.append
+    pick_kpis = _picker(kpi_idx)
     try:
         for row in reader:
             if len(row) != width:
@@ -119,7 +124,7 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
                     to_int(row[users_idx]),
                     None if ecpi_idx is None else to_number(row[ecpi_idx]),
                     None if cost_idx is None else to_number(row[cost_idx]),
-                    [to_number(row[i]) for i in kpi_idx],
+                    list(map(to_number, pick_kpis(row))),
                 )
             )
     except ValueError as exc:
@@ -127,6 +132,16 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
     if not state.get("ended_with_newline", True) and table.rows:
         raise ResponseShapeError("the body does not end with a newline: it was cut")
     return table
+
+
+def _picker(indexes: list[int]) -> Any:
+    """A fast ``row -> [row[i] for i in indexes]`` (always a sequence)."""
+    if not indexes:
+        return lambda row: ()
+    if len(indexes) == 1:
+        index = indexes[0]
+        return lambda row: (row[index],)
+    return operator.itemgetter(*indexes)
 
 
 def parse_json(body: bytes, *, kpi: str, groupings: tuple[str, ...]) -> CohortTable:

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
@@ -37,8 +37,9 @@ from tap_appsflyer_cohort.errors import (
     SingleDayCapError,
     TokenRejectedError,
 )
-from tap_appsflyer_cohort.naming import output_column
+from tap_appsflyer_cohort.output import RecordBufferedWriter, plain_output
 from tap_appsflyer_cohort.pacer import BudgetExhaustedError, Pacer
+from tap_appsflyer_cohort.records import RecordBuilder
 from tap_appsflyer_cohort.reports import Report, Settings
 from tap_appsflyer_cohort.responses import CohortTable, ResponseShapeError, parse_csv, parse_json
 from tap_appsflyer_cohort.schema import build_schema, key_properties
@@ -99,6 +100,8 @@ class CohortReportStream(RESTStream[None]):
         self.executor = executor
         self.limits = limits
         self._session = session
+        self._plain_output: bool | None = None
+        self._time_extracted = datetime.now(timezone.utc)
         super().__init__(tap=tap, name=report.name, schema=build_schema(report))
         self.primary_keys = key_properties(report)
 
@@ -146,6 +149,30 @@ class CohortReportStream(RESTStream[None]):
         The SDK would set it to the largest date seen in the run, which goes backwards
         when a run re-reads only older cohorts; ``_save_ledger`` writes it instead.
         """
+
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        """Queue the record with the writer directly when the SDK's per-record work is a no-op.
+
+        Records are built typed from the schema, and the SDK's pruning, conformance and
+        mapping change nothing when every property is selected and no stream map or
+        flattening is set (checked once); the output is the same JSON line (tested).
+        """
+        if self._plain_output is None:
+            writer = self._tap.message_writer
+            self._plain_output = isinstance(writer, RecordBufferedWriter) and plain_output(self)
+        if not self._plain_output:
+            super()._write_record_message(record)
+            return
+        writer = self._tap.message_writer
+        assert isinstance(writer, RecordBufferedWriter)
+        writer.write_record(self.name, record, self._stream_version, self._time_extracted)
+        self.state_manager.is_flushed = False
+
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        """None: cohort streams have no children (the SDK would copy the context per record)."""
+        return ()
 
     def validate_response(self, response: requests.Response) -> None:
         """Sort answers into retriable, fatal with advice, or good."""
@@ -330,6 +357,8 @@ class CohortReportStream(RESTStream[None]):
                 if tables is None:
                     continue
                 served, records = self._emit(app_id, window, tables, today)
+                # One extraction time per answer: when its data was read from the API.
+                self._time_extracted = datetime.now(timezone.utc)
                 yield from records
                 if served:
                     ledger = ledger.record(served, today, self.report.max_period)
@@ -461,19 +490,10 @@ class CohortReportStream(RESTStream[None]):
 
     def _emit(
         self, app_id: str, window: planner.Window, tables: Mapping[str, CohortTable], today: date
-    ) -> tuple[list[date], list[dict[str, Any]]]:
-        """Records of the window's dates, merged across KPIs; and the dates served."""
-        wanted = {d.isoformat(): d for d in window.dates}
-        merged: dict[tuple[str, ...], dict[str, Any]] = {}
-        for kpi, table in tables.items():
-            for key, users, ecpi, cost, values in table.rows:
-                if key[0][:10] not in wanted:
-                    continue
-                entry = merged.get(key)
-                if entry is None:
-                    entry = merged[key] = {"users": users, "ecpi": ecpi, "cost": cost, "kpis": {}}
-                entry["kpis"][kpi] = (table.columns, values)
-        returned = {key[0][:10] for key in merged}
+    ) -> tuple[list[date], Iterator[dict[str, Any]]]:
+        """The dates a window served, and their records (merged across KPIs)."""
+        wanted = {d.isoformat() for d in window.dates}
+        returned = {key[0][:10] for t in tables.values() for key, *_ in t.rows} & wanted
         if not returned:
             self.logger.warning(
                 "No data for report '%s', app '%s', %s..%s: those dates stay due and are "
@@ -483,81 +503,23 @@ class CohortReportStream(RESTStream[None]):
                 window.start,
                 window.end,
             )
-            return [], []
+            return [], iter(())
+        # Dates after the newest one returned may be data not yet processed: keep them due.
         newest_returned = max(returned)
         served = [d for d in window.dates if d.isoformat() <= newest_returned]
-        served_text = {d.isoformat() for d in served}
-        builder = self._record_builder(app_id, today)
-        records: list[dict[str, Any]] = []
-        for key in sorted(merged):
-            if key[0][:10] in served_text:
-                records.extend(builder(key, merged[key]))
-        return served, records
-
-    def _record_builder(
-        self, app_id: str, today: date
-    ) -> Callable[[tuple[str, ...], dict[str, Any]], list[dict[str, Any]]]:
         report = self.report
-        key_names = report.groupings
-        provenance = {
-            "cohort_type": report.cohort_type,
-            "aggregation_type": report.aggregation_type,
-            "per_user": report.per_user,
-            "currency": (self.settings.currency_of(app_id) or "APP")
+        builder = RecordBuilder(
+            report,
+            app_id,
+            today,
+            currency=(self.settings.currency_of(app_id) or "APP")
             if report.preferred_currency
             else "USD",
-            "timezone": (self.settings.timezone_of(app_id) or "APP")
+            timezone=(self.settings.timezone_of(app_id) or "APP")
             if report.preferred_timezone
             else "UTC",
-        }
-        for grouping in report.dimension_groupings:
-            provenance.pop(grouping, None)
-        periods = report.periods
-        long_layout = report.layout == "long"
-        emit_incomplete = report.partial_data
-        columns_of = {
-            kpi: {fn: output_column(kpi, fn) for fn in report.functions(kpi)} for kpi in report.kpis
-        }
-        wide_columns = {
-            kpi: {
-                (fn, p): output_column(kpi, fn, p) for fn in report.functions(kpi) for p in periods
-            }
-            for kpi in report.kpis
-        }
-        null_wide = {name: None for kpi in report.kpis for name in wide_columns[kpi].values()}
-        null_long = {name: None for kpi in report.kpis for name in columns_of[kpi].values()}
-        today_ordinal = today.toordinal()
-
-        def build(key: tuple[str, ...], entry: dict[str, Any]) -> list[dict[str, Any]]:
-            head: dict[str, Any] = {"app_id": app_id, **dict(zip(key_names, key, strict=True))}
-            head["users"] = entry["users"]
-            head["ecpi"] = entry["ecpi"]
-            head["cost"] = entry["cost"]
-            head.update(provenance)
-            elapsed = today_ordinal - date.fromisoformat(key[0][:10]).toordinal()
-            if not long_layout:
-                record = {**head, **null_wide}
-                for kpi, (columns, values) in entry["kpis"].items():
-                    names = wide_columns[kpi]
-                    for (function, period), value in zip(columns, values, strict=True):
-                        if period < elapsed and (function, period) in names:
-                            record[names[(function, period)]] = value
-                return [record]
-            by_period: dict[int, dict[str, Any]] = {}
-            for kpi, (columns, values) in entry["kpis"].items():
-                long_names = columns_of[kpi]
-                for (function, period), value in zip(columns, values, strict=True):
-                    complete = period < elapsed
-                    if (complete or emit_incomplete) and function in long_names:
-                        row = by_period.get(period)
-                        if row is None:
-                            row = by_period[period] = {**head, "period": period, **null_long}
-                            if emit_incomplete:
-                                row["is_complete"] = complete
-                        row[long_names[function]] = value
-            return [by_period[p] for p in sorted(by_period)]
-
-        return build
+        )
+        return served, builder.build(tables, {d.isoformat() for d in served})
 
     # ---- helpers -------------------------------------------------------------------
 
