@@ -174,7 +174,9 @@ def dates_to_query(
     day = first_date
     while day <= last_date and day < today:
         elapsed = (today - day).days
-        if ledger.is_final(day):
+        # A "final" date still inside the horizon cannot be (hand-edited state, or a clock
+        # that went back): it is refreshed as a maturing date instead of every run.
+        if elapsed > max_period and ledger.is_final(day):
             if elapsed <= max_period + restatement_days:
                 needed.append(day)  # a restatement: final, but the user wants it re-read
         else:
