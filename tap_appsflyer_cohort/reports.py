@@ -155,7 +155,7 @@ class Settings:
     daily_request_budget: int = REQUESTS_PER_DAY
     request_timeout: float = 300.0
     max_retries: int = 8
-    max_requests_in_flight: int = 4
+    max_requests_in_flight: int = 8
     response_format: str = "csv"
     on_row_cap: str = "fail"
     row_cap: int = ROW_CAP
@@ -514,7 +514,7 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
         ),
         request_timeout=float(_int(config, "request_timeout", where, 300, 1, 3600)),
         max_retries=_int(config, "max_retries", where, 8, 0, 100),
-        max_requests_in_flight=_int(config, "max_requests_in_flight", where, 4, 1, 64),
+        max_requests_in_flight=_int(config, "max_requests_in_flight", where, 8, 1, 64),
         response_format=_choice(config, "response_format", where, "csv", RESPONSE_FORMATS),
         on_row_cap=_choice(config, "on_row_cap", where, "fail", ON_ROW_CAP),
         row_cap=_int(config, "row_cap", where, ROW_CAP, 1, 10**7),

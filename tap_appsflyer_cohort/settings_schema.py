@@ -170,7 +170,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "max_requests_in_flight",
         th.IntegerType,
-        default=4,
+        default=8,
         description="Requests sent concurrently (within the per-minute pace).",
     ),
     th.Property(

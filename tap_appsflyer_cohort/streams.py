@@ -12,9 +12,8 @@ import json
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,8 @@ from tap_appsflyer_cohort.errors import (
 )
 from tap_appsflyer_cohort.output import RecordBufferedWriter, plain_output
 from tap_appsflyer_cohort.pacer import BudgetExhaustedError, Pacer
+from tap_appsflyer_cohort.prefetch import FetchJob, Prefetcher
+from tap_appsflyer_cohort.prefetch import results as fetched
 from tap_appsflyer_cohort.records import RecordBuilder
 from tap_appsflyer_cohort.reports import Report, Settings
 from tap_appsflyer_cohort.responses import CohortTable, ResponseShapeError, parse_csv, parse_json
@@ -93,6 +94,8 @@ class CohortReportStream(RESTStream[None]):
         executor: ThreadPoolExecutor,
         session: requests.Session,
         limits: RunLimits,
+        prefetcher: Prefetcher,
+        plan_all: Callable[[], Iterable[FetchJob]],
     ) -> None:
         self.report = report
         self.settings = settings
@@ -101,6 +104,9 @@ class CohortReportStream(RESTStream[None]):
         self.limits = limits
         self._session = session
         self._plain_output: bool | None = None
+        self.prefetcher = prefetcher
+        self.plan_all = plan_all
+        self._plans: dict[str, tuple[date, planner.Ledger]] = {}
         self._time_extracted = datetime.now(timezone.utc)
         super().__init__(tap=tap, name=report.name, schema=build_schema(report))
         self.primary_keys = key_properties(report)
@@ -332,30 +338,47 @@ class CohortReportStream(RESTStream[None]):
             last = min(last, self.settings.end_date)
         return (first, last) if first <= last else None
 
+    def plan_partitions(self) -> list[FetchJob]:
+        """Plan every app of this stream (called once, when the sync starts) and log it."""
+        jobs: list[FetchJob] = []
+        for context in self.partitions:
+            app_id = context["app_id"]
+            today = self.app_today(app_id)
+            ledger = self.load_ledger(context)
+            windows = self.plan_for(app_id, ledger, today)
+            self._plans[app_id] = (today, ledger)
+            calls = len(windows) * len(self.report.kpis)
+            self.logger.info(
+                "Plan for report '%s', app '%s' (today %s): %d window(s) x %d KPI(s) = "
+                "%d call(s), about %.1f min at %d calls/min",
+                self.name,
+                app_id,
+                today,
+                len(windows),
+                len(self.report.kpis),
+                calls,
+                self.pacer.minutes_for(calls),
+                self.settings.requests_per_minute,
+            )
+            jobs += [FetchJob(self, app_id, today, window) for window in windows]
+        return jobs
+
+    def kpi_names(self) -> tuple[str, ...]:
+        """The report's KPIs: one call each per window."""
+        return self.report.kpis
+
     def _sync_app(self, app_id: str, context: Context) -> Iterable[dict[str, Any]]:
-        today = self.app_today(app_id)
-        ledger = self.load_ledger(context)
-        windows = self.plan_for(app_id, ledger, today)
-        calls = len(windows) * len(self.report.kpis)
-        self.logger.info(
-            "Plan for report '%s', app '%s' (today %s): %d window(s) x %d KPI(s) = %d call(s), "
-            "about %.1f min at %d calls/min",
-            self.name,
-            app_id,
-            today,
-            len(windows),
-            len(self.report.kpis),
-            calls,
-            self.pacer.minutes_for(calls),
-            self.settings.requests_per_minute,
-        )
-        pipeline = _Pipeline(self, app_id, today)
+        self.prefetcher.plan_once(self.plan_all)
+        if app_id not in self._plans:  # synced on its own (not through the tap's sync_all)
+            self.prefetcher.add(job for job in self.plan_partitions() if job.app_id == app_id)
+        today, ledger = self._plans.pop(app_id)
+        handler = _WindowHandler(self, app_id, today)
         try:
-            pipeline.extend(windows)
-            while pipeline:
-                window, tables, seconds = pipeline.next_result()
+            while (job := self.prefetcher.take(self, app_id)) is not None:
+                tables = handler.collect(job)
                 if tables is None:
                     continue
+                window = job.window
                 served, records = self._emit(app_id, window, tables, today)
                 # One extraction time per answer: when its data was read from the API.
                 self._time_extracted = datetime.now(timezone.utc)
@@ -371,11 +394,11 @@ class CohortReportStream(RESTStream[None]):
                     window.start,
                     window.end,
                     max((len(t.rows) for t in tables.values()), default=0),
-                    seconds,
+                    handler.seconds,
                     self.pacer.remaining_today,
                 )
         finally:
-            pipeline.cancel()
+            self.prefetcher.abandon(self, app_id)
 
     def _save_ledger(self, context: Context, ledger: planner.Ledger) -> None:
         state = self.get_context_state(context)
@@ -571,57 +594,32 @@ def _describe(exc: Any) -> str:
     return type(exc).__name__ if exc is not None else "an error"
 
 
-class _Pipeline:
-    """Windows in flight for one app: fetched ahead, handed back strictly in order.
+class _WindowHandler:
+    """Turns one app's fetched windows into tables, or into replacement windows.
 
-    Row-cap splits and partial-data fallbacks put new windows at the front, so the
-    emission order stays oldest first and state never skips a window.
+    Row-cap splits, partial-data fallbacks and range rejections put new windows at the
+    front of the queue, so emission stays oldest first and state never skips a window.
     """
 
     def __init__(self, stream: CohortReportStream, app_id: str, today: date) -> None:
         self.stream = stream
         self.app_id = app_id
         self.today = today
-        self.waiting: deque[planner.Window] = deque()
-        self.in_flight: deque[tuple[planner.Window, dict[str, Future[CohortTable]], float]] = (
-            deque()
+        self.seconds = 0.0
+        self._started = time.monotonic()
+
+    def _replace(self, windows: Iterable[planner.Window]) -> None:
+        self.stream.prefetcher.put_front(
+            [FetchJob(self.stream, self.app_id, self.today, window) for window in windows]
         )
-        kpis = len(stream.report.kpis)
-        self.lookahead = max(2, -(-stream.settings.max_requests_in_flight // kpis) + 1)
 
-    def __bool__(self) -> bool:
-        return bool(self.waiting or self.in_flight)
-
-    def extend(self, windows: Iterable[planner.Window]) -> None:
-        self.waiting.extend(windows)
-
-    def _submit(
-        self, window: planner.Window
-    ) -> tuple[planner.Window, dict[str, Future[CohortTable]], float]:
-        futures = {
-            kpi: self.stream.executor.submit(
-                self.stream.fetch, self.app_id, window, kpi, self.today
-            )
-            for kpi in self.stream.report.kpis
-        }
-        return window, futures, time.monotonic()
-
-    def _fill(self) -> None:
-        while self.waiting and len(self.in_flight) < self.lookahead:
-            self.in_flight.append(self._submit(self.waiting.popleft()))
-
-    def _put_front(self, windows: list[planner.Window]) -> None:
-        for window in reversed(windows):
-            self.in_flight.appendleft(self._submit(window))
-
-    def next_result(self) -> tuple[planner.Window, dict[str, CohortTable] | None, float]:
-        """The next window's tables in order (None when it was replaced by others)."""
-        self._fill()
-        window, futures, started = self.in_flight.popleft()
+    def collect(self, job: FetchJob) -> dict[str, CohortTable] | None:
+        """The window's tables (None when other windows replace it)."""
         stream = self.stream
+        window = job.window
         tables: dict[str, CohortTable] | None = None
         try:
-            tables = {kpi: future.result() for kpi, future in futures.items()}
+            tables = fetched(job)
         except RowCapError:
             capped = True
         except PartialDataShortfallError as exc:
@@ -631,7 +629,7 @@ class _Pipeline:
                 "only from now on",
                 exc,
             )
-            self._put_front(
+            self._replace(
                 planner.plan_windows(
                     window.dates,
                     today=self.today,
@@ -639,11 +637,11 @@ class _Pipeline:
                     max_window_days=stream.limits.max_window_days,
                 )
             )
-            return window, None, 0.0
+            return None
         except QueryRejectedError as exc:
             range_words = any(word in exc.server_text.lower() for word in _RANGE_WORDS)
             if window.days > 1 and range_words and self._adapt_to_rejection(window, exc):
-                return window, None, 0.0
+                return None
             raise
         except _DailyLimitError as exc:
             resume = datetime.now(timezone.utc) + timedelta(seconds=exc.seconds)
@@ -652,37 +650,39 @@ class _Pipeline:
             ) from None
         else:
             capped = any(len(t.rows) >= stream.settings.row_cap for t in tables.values())
-        if capped or tables is None:
-            halves = planner.split_window(window)
-            if halves is None:
-                day = window.start.isoformat()
-                if stream.settings.on_row_cap == "warn":
-                    stream.logger.warning(
-                        "Skipping report '%s', app '%s', date %s: one day returns %d rows, the "
-                        "API's cap (on_row_cap: warn); it is asked again next run",
-                        stream.name,
-                        self.app_id,
-                        day,
-                        stream.settings.row_cap,
-                    )
-                    return window, None, 0.0
-                raise SingleDayCapError(stream.name, self.app_id, day, stream.settings.row_cap)
-            stream.logger.info(
-                "Window %s..%s of report '%s', app '%s' hit the %d-row cap: discarded, asking "
-                "for %s..%s and %s..%s",
-                window.start,
-                window.end,
-                stream.name,
-                self.app_id,
-                stream.settings.row_cap,
-                halves[0].start,
-                halves[0].end,
-                halves[1].start,
-                halves[1].end,
-            )
-            self._put_front(list(halves))
-            return window, None, 0.0
-        return window, tables, time.monotonic() - started
+        now = time.monotonic()
+        self.seconds, self._started = now - self._started, now
+        if not capped and tables is not None:
+            return tables
+        halves = planner.split_window(window)
+        if halves is None:
+            day = window.start.isoformat()
+            if stream.settings.on_row_cap == "warn":
+                stream.logger.warning(
+                    "Skipping report '%s', app '%s', date %s: one day returns %d rows, the "
+                    "API's cap (on_row_cap: warn); it is asked again next run",
+                    stream.name,
+                    self.app_id,
+                    day,
+                    stream.settings.row_cap,
+                )
+                return None
+            raise SingleDayCapError(stream.name, self.app_id, day, stream.settings.row_cap)
+        stream.logger.info(
+            "Window %s..%s of report '%s', app '%s' hit the %d-row cap: discarded, asking "
+            "for %s..%s and %s..%s",
+            window.start,
+            window.end,
+            stream.name,
+            self.app_id,
+            stream.settings.row_cap,
+            halves[0].start,
+            halves[0].end,
+            halves[1].start,
+            halves[1].end,
+        )
+        self._replace(halves)
+        return None
 
     def _adapt_to_rejection(self, window: planner.Window, exc: QueryRejectedError) -> bool:
         stream = self.stream
@@ -702,25 +702,17 @@ class _Pipeline:
             dates = list(window.dates)
         else:
             return False
-        self._put_front(
-            planner.plan_windows(
-                dates,
-                today=self.today,
-                periods=stream.report.periods,
-                max_window_days=stream.limits.max_window_days,
-                partial_fetch=window.partial,
+        if dates:
+            self._replace(
+                planner.plan_windows(
+                    dates,
+                    today=self.today,
+                    periods=stream.report.periods,
+                    max_window_days=stream.limits.max_window_days,
+                    partial_fetch=window.partial,
+                )
             )
-            if dates
-            else []
-        )
         return True
-
-    def cancel(self) -> None:
-        for _, futures, _ in self.in_flight:
-            for future in futures.values():
-                future.cancel()
-        self.in_flight.clear()
-        self.waiting.clear()
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from singer_sdk.plugin_base import _ConfigInput
 
 from tap_appsflyer_cohort.output import RecordBufferedWriter
 from tap_appsflyer_cohort.pacer import BudgetExhaustedError, Pacer
+from tap_appsflyer_cohort.prefetch import FetchJob, Prefetcher
 from tap_appsflyer_cohort.reports import Settings, parse_settings
 from tap_appsflyer_cohort.responses import ResponseShapeError
 from tap_appsflyer_cohort.settings_schema import CONFIG_SCHEMA
@@ -77,6 +79,13 @@ class TapAppsFlyerCohort(Tap):
         """The checked settings; bad ones stop the tap with one line naming the field."""
         return parse_settings(self.config, for_sync=self._strict)
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Check reports before the JSON schema, whose errors name neither report nor field."""
+        if raise_errors:
+            with contextlib.suppress(TypeError, ValueError, AttributeError):
+                parse_settings(self._config, for_sync=True)  # raises ReportConfigError
+        return super()._validate_config(raise_errors=raise_errors)
+
     @cached_property
     def pacer(self) -> Pacer:
         """One pacer for every stream and app: the limits are per account."""
@@ -93,6 +102,20 @@ class TapAppsFlyerCohort(Tap):
         return ThreadPoolExecutor(
             max_workers=self.settings.max_requests_in_flight, thread_name_prefix="cohort-fetch"
         )
+
+    @cached_property
+    def prefetcher(self) -> Prefetcher:
+        """Windows fetched ahead across every stream and app, handed back in order."""
+        # Two windows per request slot keep the slots busy while one window is emitted.
+        return Prefetcher(self.executor, max_ahead=2 * self.settings.max_requests_in_flight)
+
+    def plan_all_streams(self) -> list[FetchJob]:
+        """Every selected stream's windows, in the order the SDK syncs them."""
+        jobs: list[FetchJob] = []
+        for stream in self.streams.values():
+            if isinstance(stream, CohortReportStream) and stream.selected:
+                jobs += stream.plan_partitions()
+        return jobs
 
     @cached_property
     def session(self) -> requests.Session:
@@ -115,6 +138,8 @@ class TapAppsFlyerCohort(Tap):
                 executor=self.executor,
                 session=self.session,
                 limits=self.run_limits,
+                prefetcher=self.prefetcher,
+                plan_all=self.plan_all_streams,
             )
             for report in self.settings.reports
         ]

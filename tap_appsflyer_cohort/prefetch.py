@@ -1,0 +1,118 @@
+"""Fetch windows ahead across every stream and app, hand them back strictly in order.
+
+The SDK syncs streams one after another and each stream's apps one after another. Left
+alone, every app boundary would drain the requests in flight and waste the account's
+per-minute budget while answers take seconds. So every selected stream plans all its
+apps when the sync starts, and this queue keeps up to ``max_ahead`` windows in flight in
+that same order, across boundaries. Emission stays ordered because each stream takes its
+own windows, oldest first, and state is written only after a window is emitted.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from tap_appsflyer_cohort.planner import Window
+from tap_appsflyer_cohort.responses import CohortTable
+
+
+class WindowSource(Protocol):
+    """What the queue needs from a stream."""
+
+    name: str
+
+    def fetch(self, app_id: str, window: Window, kpi: str, today: date) -> CohortTable:
+        """One KPI of one window (runs in a worker thread)."""
+
+    def kpi_names(self) -> tuple[str, ...]:
+        """The KPIs, one call each per window."""
+
+
+@dataclass(eq=False)
+class FetchJob:
+    """One window of one stream and app, and its calls once submitted."""
+
+    stream: WindowSource
+    app_id: str
+    today: date
+    window: Window
+    futures: dict[str, Future[CohortTable]] | None = field(default=None, repr=False)
+
+    def belongs_to(self, stream: WindowSource, app_id: str | None) -> bool:
+        """True for jobs of ``stream`` (and ``app_id``, when given)."""
+        return self.stream is stream and (app_id is None or self.app_id == app_id)
+
+
+class Prefetcher:
+    """An ordered queue of windows with a bounded number submitted ahead."""
+
+    def __init__(self, executor: ThreadPoolExecutor, max_ahead: int) -> None:
+        self.executor = executor
+        self.max_ahead = max(1, max_ahead)
+        self._queue: deque[FetchJob] = deque()
+        self._planned = False
+
+    def plan_once(self, plan_all: Callable[[], Iterable[FetchJob]]) -> None:
+        """Queue every stream's windows the first time any stream starts syncing."""
+        if not self._planned:
+            self._planned = True
+            self._queue.extend(plan_all())
+
+    def add(self, jobs: Iterable[FetchJob]) -> None:
+        """Queue windows at the back (a stream synced without the up-front plan)."""
+        self._queue.extend(jobs)
+
+    def put_front(self, jobs: list[FetchJob]) -> None:
+        """Queue windows first and send them now (they replace the one being handled)."""
+        for job in reversed(jobs):
+            self._queue.appendleft(job)
+            self._submit(job)
+
+    def has(self, stream: WindowSource, app_id: str) -> bool:
+        """True while windows of this stream and app are queued."""
+        return any(job.belongs_to(stream, app_id) for job in self._queue)
+
+    def take(self, stream: WindowSource, app_id: str) -> FetchJob | None:
+        """The next window of this stream and app (sent, maybe answered), or None."""
+        for index, job in enumerate(self._queue):
+            if job.belongs_to(stream, app_id):
+                del self._queue[index]
+                self._submit(job)
+                self._top_up()
+                return job
+        return None
+
+    def abandon(self, stream: WindowSource, app_id: str | None = None) -> None:
+        """Drop and cancel the queued windows of a stream (or of one of its apps)."""
+        kept: deque[FetchJob] = deque()
+        for job in self._queue:
+            if job.belongs_to(stream, app_id):
+                for future in (job.futures or {}).values():
+                    future.cancel()
+            else:
+                kept.append(job)
+        self._queue = kept
+
+    def _submit(self, job: FetchJob) -> None:
+        if job.futures is None:
+            job.futures = {
+                kpi: self.executor.submit(job.stream.fetch, job.app_id, job.window, kpi, job.today)
+                for kpi in job.stream.kpi_names()
+            }
+
+    def _top_up(self) -> None:
+        for ahead, job in enumerate(self._queue):
+            if ahead >= self.max_ahead:
+                return
+            self._submit(job)
+
+
+def results(job: FetchJob) -> dict[str, Any]:
+    """Wait for every call of a job; re-raise the first error."""
+    assert job.futures is not None
+    return {kpi: future.result() for kpi, future in job.futures.items()}
