@@ -55,6 +55,8 @@ MAX_RETRY_AFTER = 120.0
 #: Total time one request may spend in retries (a full minute window, twice, and some).
 MAX_RETRY_SECONDS = 300.0
 _RANGE_WORDS = ("range", "days", "for key: to", "for key: from")
+#: Of those, the ones that say the window is too long (not a bad or too old ``from``).
+_HALVING_WORDS = ("range", "days", "for key: to")
 #: The earliest possible "today" on Earth: used when an app's time zone is unknown, so an
 #: incomplete cohort day is never taken for a complete one.
 _EARLIEST_ZONE = timezone(timedelta(hours=-12))
@@ -552,17 +554,24 @@ class CohortReportStream(RESTStream[None]):
             warned.add(message)
             self.logger.warning("%s", message)
 
-    def halve_window_size(self, server_text: str) -> bool:
-        """After a range 422: use half-size windows for the rest of the run (once per size)."""
-        if self.limits.max_window_days <= 1:
+    def halve_window_size(self, server_text: str, refused_days: int) -> bool:
+        """After a range 422: half the refused size for the rest of the run (logged once).
+
+        Windows already in flight were planned with the old size and come back refused
+        too: they must not halve it again.
+        """
+        if refused_days <= 1:
             return False
-        self.limits.max_window_days = max(1, self.limits.max_window_days // 2)
-        self.logger.warning(
-            "The API refused a %s-day range (%s): using %d-day windows for the rest of the run",
-            self.limits.max_window_days * 2,
-            server_text,
-            self.limits.max_window_days,
-        )
+        size = min(self.limits.max_window_days, refused_days // 2)
+        if size < self.limits.max_window_days:
+            self.limits.max_window_days = size
+            self.logger.warning(
+                "The API refused a %d-day range (%s): using %d-day windows for the rest of "
+                "the run",
+                refused_days,
+                server_text,
+                size,
+            )
         return True
 
 
@@ -698,7 +707,9 @@ class _WindowHandler:
                     HORIZON_DAYS_STRICT,
                 )
             dates = [d for d in window.dates if d >= horizon_start]
-        elif stream.halve_window_size(exc.server_text):
+        elif any(w in text for w in _HALVING_WORDS) and stream.halve_window_size(
+            exc.server_text, window.days
+        ):
             dates = list(window.dates)
         else:
             return False
