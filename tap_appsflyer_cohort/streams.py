@@ -517,6 +517,12 @@ class CohortReportStream(RESTStream[None]):
         self, app_id: str, window: planner.Window, tables: Mapping[str, CohortTable], today: date
     ) -> tuple[list[date], Iterator[dict[str, Any]]]:
         """The dates a window served, and their records (merged across KPIs)."""
+        unknown = sorted({c for table in tables.values() for c in table.unknown_columns})
+        if unknown:
+            self._warn_once(
+                f"Report '{self.name}': ignoring column(s) the tap does not know in the API's "
+                f"answers: {', '.join(unknown)}"
+            )
         wanted = {d.isoformat() for d in window.dates}
         returned = {key[0][:10] for t in tables.values() for key, *_ in t.rows} & wanted
         if not returned:
@@ -566,8 +572,7 @@ class CohortReportStream(RESTStream[None]):
         if size < self.limits.max_window_days:
             self.limits.max_window_days = size
             self.logger.warning(
-                "The API refused a %d-day range (%s): using %d-day windows for the rest of "
-                "the run",
+                "The API refused a %d-day range (%s): using %d-day windows for the rest of the run",
                 refused_days,
                 server_text,
                 size,
