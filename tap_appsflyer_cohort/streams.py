@@ -336,6 +336,9 @@ class CohortReportStream(RESTStream[None]):
         start = self.settings.start_date or today - timedelta(days=30)
         first = max(start, today - timedelta(days=self.limits.horizon_days))
         last = today - timedelta(days=1)
+        if self.report.granularity == "hour":
+            # The API serves hours of the last 72 only: the two whole days before today.
+            first = max(first, today - timedelta(days=2))
         if self.settings.end_date is not None:
             last = min(last, self.settings.end_date)
         return (first, last) if first <= last else None
@@ -416,9 +419,10 @@ class CohortReportStream(RESTStream[None]):
 
     def fetch(self, app_id: str, window: planner.Window, kpi: str, today: date) -> CohortTable:
         """One KPI for one window: paced, retried, parsed as it streams in."""
-        body = self.report.query_body(
-            kpi, window.start.isoformat(), window.end.isoformat(), partial=window.partial
-        )
+        start, end = window.start.isoformat(), window.end.isoformat()
+        if self.report.granularity == "hour":
+            start, end = f"{start} 00:00:00", f"{end} 23:59:59"  # hourly needs times
+        body = self.report.query_body(kpi, start, end, partial=window.partial)
         request = self.build_prepared_request(
             method="POST",
             url=self.url_base + self.path.format(app_id=app_id),
