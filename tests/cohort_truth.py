@@ -52,6 +52,8 @@ def day_rows(
         "aggregation_type": report.get("aggregation_type", "cumulative"),
         "filters": report.get("filters", {}),
     }
+    if report.get("granularity") == "hour":
+        body.update({"granularity": "hour", "from": f"{day} 00:00:00", "to": f"{day} 23:59:59"})
     with uncapped(server):
         status, _, raw = server.answer(app_id, body)
     assert status == 200, raw

@@ -189,6 +189,20 @@ def test_windows_clamped_to_today(sandbox) -> None:
     assert max(r["date"] for r in run.records["small"]) == YESTERDAY.isoformat()
 
 
+def test_hourly_granularity_asks_whole_days_within_72_hours(sandbox) -> None:
+    report = small(groupings=["date", "geo"], granularity="hour", filters={"period": [0]})
+    config = sandbox_config(sandbox, start_date="2026-06-01", reports=[report])
+    run = run_tap(config, now=NOW, expect_exit=0)
+    [call] = sandbox.request_log
+    assert call.body["granularity"] == "hour"
+    assert (call.body["from"], call.body["to"]) == ("2026-06-13 00:00:00", "2026-06-14 23:59:59")
+    records = run.records["small"]
+    assert {r["date"][:10] for r in records} == {"2026-06-13", "2026-06-14"}
+    assert all(len(r["date"]) == 19 for r in records)  # yyyy-mm-dd hh:mm:ss
+    expected = truth(sandbox, "id123456789", report, [date(2026, 6, 13), date(2026, 6, 14)])
+    assert emitted(records, report) == expected
+
+
 def test_end_date_is_honoured(sandbox) -> None:
     config = sandbox_config(
         sandbox, start_date="2026-05-20", end_date="2026-06-01", reports=[small()]

@@ -51,6 +51,13 @@ CONFIG = {
             "layout": "wide",
             "filters": {"period": [0, 1, 3]},
         },
+        {
+            "name": "hourly",
+            "groupings": ["date", "pid"],
+            "kpis": ["sessions"],
+            "granularity": "hour",
+            "filters": {"period": [0]},
+        },
     ],
 }
 
@@ -76,4 +83,5 @@ class TestTapAppsFlyerCohort(StandardTests):  # type: ignore[misc,valid-type]
         assert {c.app_id for c in calls if c.status == 200} == set(CONFIG["app_ids"])
         assert runner.records["retention"]
         assert runner.records["revenue_wide"]
+        assert runner.records["hourly"]
         assert TOKEN not in json.dumps(runner.raw_messages)
