@@ -194,6 +194,10 @@ class CohortReportStream(RESTStream[None]):
             raise TokenRejectedError
         if status == 404:
             raise AppNotEnabledError(self._app_of(response), self.name)
+        if status == 429:
+            retry_after = _seconds(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                raise _DailyLimitError(retry_after)  # whatever max_retries says
         if status == 429 or status >= 500:
             msg = f"{status} {response.reason} from the Cohort API"
             raise RetriableAPIError(msg, response)
