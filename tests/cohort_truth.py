@@ -51,6 +51,10 @@ def day_rows(
         "kpis": [kpi],
         "aggregation_type": report.get("aggregation_type", "cumulative"),
         "filters": report.get("filters", {}),
+        "min_cohort_size": report.get("min_cohort_size", 1),
+        "per_user": report.get("per_user", False),
+        "preferred_currency": report.get("preferred_currency", False),
+        "preferred_timezone": report.get("preferred_timezone", False),
     }
     if report.get("granularity") == "hour":
         body.update({"granularity": "hour", "from": f"{day} 00:00:00", "to": f"{day} 23:59:59"})

@@ -20,6 +20,7 @@ from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
 from tap_appsflyer_cohort.tap import TapAppsFlyerCohort
 from tests.conftest import SANDBOX_TODAY
 from tests.helpers import TapRun, run_tap_cli, sandbox_config
+from tests.tap_checks import assert_token_absent
 
 EIGHT = ["date", "pid", "c", "geo", "af_adset", "af_ad", "af_prt", "site_id"]
 GOOD = {"name": "r1", "groupings": ["date", "pid"], "kpis": ["sessions"]}
@@ -144,7 +145,7 @@ def test_bad_config_stops_before_any_call(
     assert not run.messages, "nothing may reach stdout"
     naming = [line for line in _error_lines(run.stderr) if all(w in line for w in words)]
     assert len(naming) == 1, f"no single line holds {words}:\n{run.stderr}"
-    assert sandbox_for_errors.token not in run.stderr
+    assert_token_absent(sandbox_for_errors.token, run.stderr)
     assert sandbox_for_errors.request_log == []
 
 

@@ -19,6 +19,7 @@ import pytest
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
 from tests.conftest import SANDBOX_TODAY
 from tests.helpers import TAP_COMMAND, run_tap, sandbox_config, utc_noon
+from tests.tap_checks import assert_token_absent
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
@@ -126,7 +127,7 @@ def test_discover_equals_snapshot_without_api_call(
         (SNAPSHOTS / f"catalog_{name}.json").write_text(text)
     assert catalog == _snapshot(name)
     assert idle_sandbox.request_log == []
-    assert idle_sandbox.token not in done.stdout + done.stderr
+    assert_token_absent(idle_sandbox.token, done.stdout, done.stderr)
 
 
 def test_discover_needs_no_token_or_start_date(tmp_path: Path) -> None:
@@ -137,7 +138,7 @@ def test_discover_needs_no_token_or_start_date(tmp_path: Path) -> None:
     assert json.loads(done.stdout) == _snapshot("event_kpi")
 
 
-@pytest.mark.parametrize("name", ["default_reports", "wide_layout", "event_kpi", "partial_data"])
+@pytest.mark.parametrize("name", list(REPORT_CONFIGS))
 def test_sync_schema_messages_equal_discovery(name: str, sandbox: SandboxServer) -> None:
     run = run_tap(_config(sandbox, name), now=utc_noon(SANDBOX_TODAY))
     assert run.exit_code == 0

@@ -5,15 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from singer_sdk.exceptions import RetriableAPIError
 
 from tap_appsflyer_cohort.sandbox.server import SandboxServer, generate_token
+from tap_appsflyer_cohort.tap import TapAppsFlyerCohort
 from tests.conftest import SANDBOX_TODAY
 from tests.helpers import TapRun, run_tap, run_tap_cli, sandbox_config, utc_noon
+from tests.tap_checks import assert_token_absent
 
 NOW = utc_noon(SANDBOX_TODAY)
 REPORT = {"name": "ltv", "groupings": ["date", "pid"], "kpis": ["sessions"]}
@@ -30,9 +36,8 @@ def _error_lines(run: TapRun) -> list[str]:
 
 
 def _assert_no_secret(run: TapRun, *secrets: str) -> None:
-    everything = run.stderr + json.dumps(run.messages)
     for secret in secrets:
-        assert secret not in everything
+        assert_token_absent(secret, run.stderr, json.dumps(run.messages))
 
 
 def test_401_fails_at_once_with_token_advice(live_sandbox, tmp_path: Path) -> None:
@@ -116,3 +121,43 @@ def test_5xx_beyond_max_retries_stops_the_run(sandbox, caplog) -> None:
     assert [c.status for c in sandbox.request_log] == [500, 500]
     assert "ltv" not in run.records
     assert any("Giving up" in r.getMessage() for r in caplog.records)
+
+
+def test_timeouts_are_retried(sandbox, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    sandbox.script("timeout:1.5")  # the answer comes after the tap's 1 s timeout
+    config = sandbox_config(
+        sandbox, start_date="2026-06-12", reports=[REPORT], request_timeout=1, max_retries=1
+    )
+    run = run_tap(config, now=NOW, expect_exit=0)
+    assert len(sandbox.request_log) == 2
+    assert any("Timeout" in r.getMessage() for r in caplog.records)
+    assert run.records["ltv"]
+
+
+def _wait_for(sandbox: SandboxServer, status: int, **headers: str) -> Iterator[float]:
+    """The waits the tap's backoff would use for one answer of ``status``, attempt by attempt."""
+    tap = TapAppsFlyerCohort(config=sandbox_config(sandbox, reports=[REPORT]))
+    stream = tap.streams["ltv"]
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers)
+    waits = stream.backoff_wait_generator()
+    next(waits)
+    while True:
+        yield waits.send(RetriableAPIError(f"{status}", response))
+
+
+def test_default_retry_budget_outlasts_a_60_second_limit(sandbox) -> None:
+    config = {k: v for k, v in sandbox_config(sandbox).items() if k != "max_retries"}
+    retries = TapAppsFlyerCohort(config=config).settings.max_retries
+    waits = _wait_for(sandbox, 503)
+    assert sum(next(waits) for _ in range(retries)) > 60
+
+
+def test_429_without_retry_after_waits_for_the_next_minute(sandbox) -> None:
+    before = time.time()
+    wait = next(_wait_for(sandbox, 429))
+    # Lands just after the next minute boundary (plus jitter), never before it.
+    boundary = before - before % 60 + 60
+    assert boundary + 0.5 <= before + wait <= boundary + 3.5

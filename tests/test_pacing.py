@@ -36,17 +36,26 @@ def _config(server, **overrides):
 
 @pytest.fixture
 def one_second_minute(monkeypatch, sandbox):
-    """The sandbox's rate window shrunk from 60 s to 1 s: '120 a minute' becomes 2 a second."""
+    """The sandbox's rate window shrunk from 60 s to 1 s: 2 calls per window is '120 a minute'.
+
+    The tap's own margin (2 % of a 60 s window, 1.2 s of slack for thread and network
+    jitter) cannot shrink with it, so the tap is paced at 90 a minute here: calls 0.68 s
+    apart leave the same kind of slack (0.36 s) in a 1 s window.
+    """
     monkeypatch.setattr(limits, "WINDOW_SECONDS", 1.0)
     sandbox.options.requests_per_minute = 2
     return sandbox
 
 
+PACED_REPORTS = [REPORTS[0], {**REPORTS[1], "app_ids": APPS[:1]}]
+
+
 def test_paced_run_sees_no_429(one_second_minute) -> None:
     sandbox = one_second_minute
-    run = run_tap(_config(sandbox, requests_per_minute=120), now=NOW, expect_exit=0)
+    config = _config(sandbox, reports=PACED_REPORTS, requests_per_minute=90)
+    run = run_tap(config, now=NOW, expect_exit=0)
     statuses = [c.status for c in sandbox.request_log]
-    assert len(statuses) >= 6
+    assert len(statuses) == 5  # two streams, two apps, one pacer
     assert set(statuses) == {200}
     assert set(run.records) == {"retention", "by_geo"}
 
@@ -54,7 +63,7 @@ def test_paced_run_sees_no_429(one_second_minute) -> None:
 def test_unpaced_run_would_see_429(one_second_minute) -> None:
     # The control: the same run without pacing is refused by the same sandbox.
     sandbox = one_second_minute
-    run_tap(_config(sandbox, max_retries=0), now=NOW, expect_exit=1)
+    run_tap(_config(sandbox, reports=PACED_REPORTS, max_retries=0), now=NOW, expect_exit=1)
     assert 429 in {c.status for c in sandbox.request_log}
 
 
@@ -118,3 +127,19 @@ def test_daily_budget_stops_the_run_with_state_saved(sandbox, caplog) -> None:
     assert [p["replication_key_value"] for p in saved["by_geo"]["partitions"]] == ["2026-06-14"] * 2
     assert all("replication_key_value" not in p for p in saved["retention"]["partitions"])
     assert "retention" not in run.records
+
+
+def test_daily_limit_429_stops_the_run_with_state_saved(sandbox, caplog) -> None:
+    # The API's own daily quota: a 429 whose Retry-After runs to midnight is not retried.
+    sandbox.options.requests_per_day = 2
+    # No retries: a call still in flight when the run stops must not outlive the sandbox.
+    config = _config(sandbox, max_requests_in_flight=1, max_retries=0)
+    run = run_tap(config, now=NOW, expect_exit=1)
+    statuses = [c.status for c in sandbox.request_log]
+    assert statuses[:3] == [200, 200, 429]
+    assert set(statuses[3:]) <= {429}, "a call already in flight may still be refused"
+    [line] = [r.getMessage() for r in caplog.records if "Sync stopped" in r.getMessage()]
+    assert "daily" in line
+    assert "run again after 2026-06-16" in line
+    saved = run.last_state["bookmarks"]["by_geo"]["partitions"]
+    assert [p["replication_key_value"] for p in saved] == ["2026-06-14"] * 2

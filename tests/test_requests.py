@@ -17,6 +17,7 @@ from tap_appsflyer_cohort.sandbox.server import SandboxServer
 from tests.cohort_truth import days, emitted, truth
 from tests.conftest import SANDBOX_TODAY
 from tests.helpers import run_tap, sandbox_config, utc_noon
+from tests.tap_checks import assert_is_bearer
 
 NOW = utc_noon(SANDBOX_TODAY)
 YESTERDAY = SANDBOX_TODAY - timedelta(days=1)
@@ -106,7 +107,7 @@ def test_post_body_and_headers_as_the_vendor_page(sandbox, recorder) -> None:
     method, target, headers, raw = recorder.seen[0]
     assert method == "POST"
     assert target == "/api/cohorts/v1/data/app/id123456789?format=csv"
-    assert headers["Authorization"] == f"Bearer {sandbox.token}"
+    assert_is_bearer(headers.get("Authorization"), sandbox.token)
     assert headers["Accept"] == "application/json"
     assert headers["Content-Type"] == "application/json"
     body = json.loads(raw)

@@ -220,3 +220,41 @@ def test_bookmark_stops_at_the_newest_date_returned(sandbox) -> None:
     # June 14 is still due: it is asked again (and still has no rows).
     assert [c.body["to"] for c in sandbox.request_log] == ["2026-06-14"]
     assert "ltv" not in second.records
+
+
+def test_numbers_are_numbers_and_provenance_stamps_the_units(sandbox) -> None:
+    report = {**REPORT, "kpis": ["revenue", "roas"], "per_user": True, "preferred_currency": True}
+    config = _config(
+        sandbox,
+        app_ids=["com.example.app"],
+        reports=[report],
+        app_currency={"com.example.app": "JPY"},
+    )
+    run = run_tap(config, now=NOW, expect_exit=0)
+    records = run.records["ltv"]
+    expected = truth(sandbox, "com.example.app", report, days(date(2026, 6, 10), YESTERDAY))
+    assert emitted(records, report) == expected
+    for record in records:
+        assert type(record["users"]) is int
+        for column in ("cost", "revenue_sum", "revenue_count", "roas_rate", "ecpi"):
+            assert record[column] is None or type(record[column]) is float
+        assert (record["cohort_type"], record["aggregation_type"]) == (
+            "user_acquisition",
+            "cumulative",
+        )
+        assert (record["per_user"], record["currency"], record["timezone"]) == (True, "JPY", "UTC")
+    usd = run_tap(_config(sandbox, app_ids=["com.example.app"]), now=NOW, expect_exit=0)
+    assert {r["currency"] for r in usd.records["ltv"]} == {"USD"}
+    paid = [r for r in usd.records["ltv"] if r["cost"]]
+    jpy = {(r["date"], r["pid"], r["c"]): r["cost"] for r in records}
+    assert all(
+        jpy[r["date"], r["pid"], r["c"]] == pytest.approx(r["cost"] * 150, rel=1e-3) for r in paid
+    )
+
+
+def test_rate_columns_say_percent(sandbox) -> None:
+    run = run_tap(_config(sandbox), now=NOW, expect_exit=0)
+    [schema] = [m["schema"] for m in run.messages if m["type"] == "SCHEMA"]
+    for column in ("sessions_rate", "roas_rate"):
+        assert "percent" in schema["properties"][column]["description"]
+    assert "percent" not in schema["properties"]["sessions_count"]["description"]

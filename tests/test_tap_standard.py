@@ -18,6 +18,7 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_appsflyer_cohort.sandbox.server import generate_token
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
 from tap_appsflyer_cohort.tap import TapAppsFlyerCohort
+from tests.tap_checks import assert_token_absent
 
 
 def _free_port() -> int:
@@ -84,4 +85,4 @@ class TestTapAppsFlyerCohort(StandardTests):  # type: ignore[misc,valid-type]
         assert runner.records["retention"]
         assert runner.records["revenue_wide"]
         assert runner.records["hourly"]
-        assert TOKEN not in json.dumps(runner.raw_messages)
+        assert_token_absent(TOKEN, json.dumps(runner.raw_messages))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from tests.cohort_truth import days
 from tests.conftest import SANDBOX_TODAY
 from tests.helpers import TapRun, run_tap, sandbox_config, utc_noon
+from tests.tap_checks import assert_token_absent
 
 NOW = utc_noon(SANDBOX_TODAY)
 YESTERDAY = SANDBOX_TODAY - timedelta(days=1)
@@ -56,7 +58,7 @@ def test_bookmark_per_stream_and_app(sandbox) -> None:
         for partition in entry["partitions"]:
             assert partition["replication_key"] == "date"
             assert "cohort_ledger" in partition
-    assert sandbox.token not in str(run.messages)
+    assert_token_absent(sandbox.token, json.dumps(run.messages))
 
 
 def test_bookmark_moves_only_after_a_window_is_emitted(sandbox) -> None:
