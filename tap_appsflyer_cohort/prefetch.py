@@ -6,6 +6,10 @@ per-minute budget while answers take seconds. So every selected stream plans all
 apps when the sync starts, and this queue keeps up to ``max_ahead`` windows in flight in
 that same order, across boundaries. Emission stays ordered because each stream takes its
 own windows, oldest first, and state is written only after a window is emitted.
+
+Answers that arrive faster than they can be emitted wait in memory, so the queue also
+stops sending while the answers already waiting hold more than ``max_buffered_values``
+values: memory stays flat however many windows a backfill has.
 """
 
 from __future__ import annotations
@@ -51,9 +55,12 @@ class FetchJob:
 class Prefetcher:
     """An ordered queue of windows with a bounded number submitted ahead."""
 
-    def __init__(self, executor: ThreadPoolExecutor, max_ahead: int) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor, max_ahead: int, max_buffered_values: int = 2_000_000
+    ) -> None:
         self.executor = executor
         self.max_ahead = max(1, max_ahead)
+        self.max_buffered_values = max_buffered_values
         self._queue: deque[FetchJob] = deque()
         self._planned = False
 
@@ -106,10 +113,22 @@ class Prefetcher:
             }
 
     def _top_up(self) -> None:
+        buffered = 0
         for ahead, job in enumerate(self._queue):
-            if ahead >= self.max_ahead:
+            if ahead >= self.max_ahead or buffered > self.max_buffered_values:
                 return
             self._submit(job)
+            buffered += _values_waiting(job)
+
+
+def _values_waiting(job: FetchJob) -> int:
+    """Values held by a job's finished calls (an estimate of the memory they take)."""
+    held = 0
+    for future in (job.futures or {}).values():
+        if future.done() and not future.cancelled() and future.exception() is None:
+            table = future.result()
+            held += len(table.rows) * (len(table.columns) + 4)
+    return held
 
 
 def results(job: FetchJob) -> dict[str, Any]:
