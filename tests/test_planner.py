@@ -383,7 +383,7 @@ def test_window_count_is_the_brute_force_minimum(
     assert min_windows(needed, TODAY, periods, max_window_days, partial_ok=partial) == fewest
 
 
-@PROPERTY
+@settings(PROPERTY, max_examples=60)
 @given(scenarios(max_span=200))
 def test_window_count_is_minimal_on_large_plans(s: Scenario) -> None:
     windows = s.plan()
