@@ -132,8 +132,8 @@ class RecordBuilder:
             ((kpi, values),) = values_by_kpi.items()
             for period, slots in plans[kpi].by_period.items():
                 complete = period < elapsed
-                if not (complete or emit_incomplete):
-                    break  # periods are sorted: the rest are incomplete too
+                if not complete and not (emit_incomplete and period <= elapsed):
+                    break  # sorted: the rest are incomplete (or, with partial data, not begun)
                 record = {**head, "period": period, **tail}
                 for index, name in slots:
                     record[name] = values[index]
@@ -145,7 +145,7 @@ class RecordBuilder:
         for kpi, values in values_by_kpi.items():
             for period, slots in plans[kpi].by_period.items():
                 complete = period < elapsed
-                if not (complete or emit_incomplete):
+                if not complete and not (emit_incomplete and period <= elapsed):
                     break
                 row = by_period.get(period)
                 if row is None:
