@@ -106,7 +106,10 @@ def build_schema(report: Report) -> dict[str, Any]:
             th.Property(
                 "is_complete",
                 th.BooleanType,
-                description="False while the cohort day is today (its values still change); days not begun are not emitted.",
+                description=(
+                    "False while the cohort day is today (values still change); "
+                    "days not begun are not emitted."
+                ),
             )
         )
     return th.PropertiesList(*properties).to_dict()
