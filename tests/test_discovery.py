@@ -11,6 +11,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
 from tests.conftest import SANDBOX_TODAY
-from tests.helpers import TAP_COMMAND, run_tap, sandbox_config, utc_noon
+from tests.helpers import TAP_COMMAND, run_tap, run_tap_cli, sandbox_config, utc_noon
 from tests.tap_checks import assert_token_absent
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -191,3 +192,42 @@ def test_about_json_describes_every_setting(tmp_path: Path) -> None:
     assert settings["max_window_days"]["default"] == 60
     assert settings["requests_per_minute"]["default"] == 60
     assert settings["daily_request_budget"]["default"] == 50_000
+
+
+def _deselect(catalog: dict[str, Any], stream_id: str) -> dict[str, Any]:
+    for stream in catalog["streams"]:
+        if stream["tap_stream_id"] == stream_id:
+            for entry in stream["metadata"]:
+                if entry["breadcrumb"] == []:
+                    entry["metadata"]["selected"] = False
+    return catalog
+
+
+def test_catalog_selection_limits_the_calls(sandbox: SandboxServer) -> None:
+    config = _config(sandbox, "default_reports")
+    catalog = _deselect(_snapshot("default_reports"), "revenue_by_media_source_geo")
+    run = run_tap(config, catalog=catalog, now=utc_noon(SANDBOX_TODAY))
+    assert run.exit_code == 0
+    assert set(run.records) == {"retention_by_media_source"}
+    assert {tuple(c.body["groupings"]) for c in sandbox.request_log} == {("date", "pid", "c")}
+
+
+def test_cli_reads_catalog_and_state(live_sandbox: SandboxServer, tmp_path: Path) -> None:
+    start = (live_sandbox.today - timedelta(days=4)).isoformat()
+    config = {**_config(live_sandbox, "default_reports"), "start_date": start}
+    state = run_tap(config).last_state  # in-process, on the same (real) clock
+    live_sandbox.clear_log()
+    catalog_path = tmp_path / "catalog.json"
+    catalog = _deselect(_snapshot("default_reports"), "revenue_by_media_source_geo")
+    catalog_path.write_text(json.dumps(catalog))
+    # With the state: nothing is due yet today, so nothing is asked.
+    resumed = run_tap_cli(config, tmp_path, "--catalog", str(catalog_path), state=state)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert live_sandbox.request_log == []
+    # Without it: only the selected stream is asked, from start_date.
+    fresh = run_tap_cli(config, tmp_path, "--catalog", str(catalog_path))
+    assert fresh.exit_code == 0, fresh.stderr
+    calls = live_sandbox.request_log
+    assert {tuple(c.body["groupings"]) for c in calls} == {("date", "pid", "c")}
+    assert min(c.body["from"] for c in calls) == start
+    assert set(fresh.records) == {"retention_by_media_source"}

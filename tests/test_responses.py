@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tap_appsflyer_cohort.responses import ResponseShapeError, parse_csv
+from tap_appsflyer_cohort.responses import ResponseShapeError, parse_csv, parse_json
 from tap_appsflyer_cohort.sandbox.server import SandboxServer
 from tests.cohort_truth import day_rows, days, emitted, truth
 from tests.conftest import SANDBOX_TODAY
@@ -69,9 +69,16 @@ def test_unknown_extra_column_is_ignored_with_one_warning(sandbox, caplog) -> No
 
 
 def test_missing_period_column_becomes_null(sandbox) -> None:
-    plain = run_tap(_config(sandbox, start_date="2026-06-10", end_date="2026-06-10"), now=NOW)
+    # One KPI, so the one scripted fault lands on the sessions call.
+    config = _config(
+        sandbox,
+        start_date="2026-06-10",
+        end_date="2026-06-10",
+        reports=[{**REPORT, "kpis": ["sessions"]}],
+    )
+    plain = run_tap(config, now=NOW)
     sandbox.script("drop-column:sessions_count_day_1")
-    dropped = run_tap(_config(sandbox, start_date="2026-06-10", end_date="2026-06-10"), now=NOW)
+    dropped = run_tap(config, now=NOW)
     assert dropped.exit_code == 0
     changed = [
         (a, b) for a, b in zip(plain.records["ltv"], dropped.records["ltv"], strict=True) if a != b
@@ -258,3 +265,21 @@ def test_rate_columns_say_percent(sandbox) -> None:
     for column in ("sessions_rate", "roas_rate"):
         assert "percent" in schema["properties"][column]["description"]
     assert "percent" not in schema["properties"]["sessions_count"]["description"]
+
+
+def test_json_reader_is_tolerant() -> None:
+    # A bare list of results, numbers as strings, N/A, a result without measures.
+    body = (
+        b'[{"date": "2026-06-10", "pid": "Organic", "users": "12", "ecpi": null, "cost": "0",'
+        b' "measures": [{"period": 0, "roas_rate": "N/A"}, {"period": 1, "roas_rate": null}]},'
+        b' {"date": "2026-06-10", "pid": "Facebook Ads", "users": 30, "ecpi": 2.5, "cost": 75}]'
+    )
+    table = parse_json(body, kpi="roas", groupings=("date", "pid"))
+    assert table.columns == [("rate", 0), ("rate", 1)]
+    assert table.rows == [
+        (("2026-06-10", "Organic"), 12, None, 0.0, [None, None]),
+        (("2026-06-10", "Facebook Ads"), 30, 2.5, 75.0, [None, None]),
+    ]
+    assert parse_json(b"", kpi="roas", groupings=("date",)).rows == []
+    with pytest.raises(ResponseShapeError):
+        parse_json(b"<html>", kpi="roas", groupings=("date",))
