@@ -23,7 +23,7 @@ from tests.helpers import TapRun
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / ".venv-targets"
-INSTALL_HINT = "bash .ci/run (or see README, 'Development') creates it"
+INSTALL_HINT = "`bash .ci/run` installs it (README, 'Development')"
 
 
 def on_ci() -> bool:
@@ -42,7 +42,7 @@ def executable(env_var: str, default: Path) -> Path:
     """The target's executable from ``env_var`` or its default venv; skip/fail if absent."""
     path = Path(os.environ.get(env_var) or default)
     if not path.is_file():
-        skip_or_fail(f"{path} not found; set {env_var} or create it: {INSTALL_HINT}")
+        skip_or_fail(f"{path} not found; set {env_var}, or {INSTALL_HINT}")
     return path
 
 
