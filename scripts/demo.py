@@ -178,7 +178,7 @@ def print_run(title: str, report: RunReport) -> None:
     for window in report.windows:
         print(f"   queried {window}")
     if not report.windows:
-        print("   nothing to query: every loaded cohort day is already final")
+        print("   nothing to query: every cohort day complete today is already loaded")
 
 
 def print_state(env: dict[str, str]) -> None:
