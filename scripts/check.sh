@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bin="${VENV:-.venv}/bin"
+if [[ ! -x "$bin/pytest" ]]; then
+    echo "no dev venv at ${VENV:-.venv}: run 'bash .ci/run' once (it installs, then checks)" >&2
+    exit 2
+fi
 
 steps=()
 while [[ $# -gt 0 && "$1" =~ ^(lint|format|types|tests)$ ]]; do
