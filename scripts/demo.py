@@ -317,7 +317,9 @@ def demo() -> None:
     with sandbox() as (api_url, token, request_log):
         env = meltano_env(api_url, token)
         print(f"Sandbox API at {api_url} (today is {today}, the real UTC date)")
-        meltano("install", env=env, log=DEMO / "install.log")
+        meltano(
+            "install", "tap-appsflyer-cohort", "target-duckdb", env=env, log=DEMO / "install.log"
+        )
         meltano("state", "clear", "--force", STATE_ID, env=env)
 
         first = pipeline_run(
