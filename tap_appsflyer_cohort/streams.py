@@ -406,6 +406,10 @@ class CohortReportStream(RESTStream[None]):
                     handler.seconds,
                     self.pacer.remaining_today,
                 )
+        except GeneratorExit:
+            # The SDK stopped this stream early (record limit of --test): drop all its apps.
+            self.prefetcher.abandon(self)
+            raise
         finally:
             self.prefetcher.abandon(self, app_id)
 

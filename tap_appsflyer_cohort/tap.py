@@ -116,7 +116,21 @@ class TapAppsFlyerCohort(Tap):
         jobs: list[FetchJob] = []
         for stream in self.streams.values():
             if isinstance(stream, CohortReportStream) and stream.selected:
-                jobs += stream.plan_partitions()
+                planned = stream.plan_partitions()
+                if stream.ABORT_AT_RECORD_COUNT is not None:
+                    # A dry run (--test) reads a few records: the first window is enough.
+                    planned = planned[:1]
+                jobs += planned
+        calls = sum(len(job.stream.kpi_names()) for job in jobs)
+        self.logger.info(
+            "Plan for this run: %d window(s), %d call(s), about %.1f min at %d calls/min "
+            "(%d calls left in today's budget)",
+            len(jobs),
+            calls,
+            self.pacer.minutes_for(calls),
+            self.settings.requests_per_minute,
+            self.pacer.remaining_today,
+        )
         return jobs
 
     @cached_property
