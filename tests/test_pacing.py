@@ -22,6 +22,7 @@ PLAN = re.compile(
     r"Plan for report '(\w+)', app '([\w.]+)' .*: (\d+) window\(s\) x (\d+) KPI\(s\) = "
     r"(\d+) call\(s\), about ([0-9.]+) min at (\d+) calls/min"
 )
+RUN_PLAN = re.compile(r"Plan for this run: \d+ window\(s\), (\d+) call\(s\), about [0-9.]+ min")
 WINDOW = re.compile(
     r"Window done: report '(\w+)', app '([\w.]+)', (\S+)\.\.(\S+), (\d+) row\(s\), "
     r"([0-9.]+) s, (\d+) call\(s\) left today"
@@ -87,6 +88,9 @@ def test_plan_is_logged_before_syncing(sandbox, caplog) -> None:
         assert len(made) == planned
         calls += planned
     assert calls == len(sandbox.request_log)
+    [(at, total)] = [(i, m) for i, line in enumerate(lines) if (m := RUN_PLAN.search(line))]
+    assert at < first_window
+    assert int(total[1]) == calls
 
 
 def test_one_progress_line_per_window(sandbox, caplog) -> None:
