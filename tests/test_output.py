@@ -25,7 +25,8 @@ def test_fast_path_equals_sdk_path(sandbox, monkeypatch: pytest.MonkeyPatch) -> 
     fast = run_tap(config, now=utc_noon(SANDBOX_TODAY))
     monkeypatch.setattr(streams, "plain_output", lambda stream: False)
     slow = run_tap(config, now=utc_noon(SANDBOX_TODAY))
-    assert fast.records and _lines(fast) == _lines(slow)
+    assert fast.records
+    assert _lines(fast) == _lines(slow)
     kinds = [m["type"] for m in fast.messages]
     assert kinds == [m["type"] for m in slow.messages]
     # Every RECORD carries an aware extraction time, as the SDK writes it.
@@ -41,4 +42,6 @@ def test_stream_map_takes_the_sdk_path(sandbox) -> None:
     )
     run = run_tap(config, now=utc_noon(SANDBOX_TODAY))
     records = run.records["long_sessions"]
-    assert records and all("cost" not in r and r["geo_lower"] == r["geo"].lower() for r in records)
+    assert records
+    assert all("cost" not in r for r in records)
+    assert all(r["geo_lower"] == r["geo"].lower() for r in records)

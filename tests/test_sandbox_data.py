@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -306,13 +306,13 @@ def test_preferred_currency(sandbox: SandboxServer, app: str, rate: float) -> No
 
 
 def test_preferred_timezone_moves_today(sandbox: SandboxServer) -> None:
-    sandbox.set_now(datetime(2026, 6, 15, 20, 0, tzinfo=UTC))  # Tokyo: June 16, 05:00
+    sandbox.set_now(datetime(2026, 6, 15, 20, 0, tzinfo=timezone.utc))  # Tokyo: June 16, 05:00
     window = {"from": "2026-06-10", "to": "2026-06-14"}
     utc = columns_of(sandbox, app=JPY_APP, **window)
     tokyo = columns_of(sandbox, app=JPY_APP, preferred_timezone=True, **window)
     assert periods_in(utc, "af_purchase_count") == [0]
     assert periods_in(tokyo, "af_purchase_count") == [0, 1]
-    sandbox.set_now(datetime(2026, 6, 15, 2, 0, tzinfo=UTC))  # Los Angeles: June 14, 19:00
+    sandbox.set_now(datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc))  # Los Angeles: June 14, 19:00
     la = columns_of(
         sandbox, app=IOS, preferred_timezone=True, **{"from": "2026-06-10", "to": "2026-06-13"}
     )
@@ -370,7 +370,7 @@ def test_json_types(sandbox: SandboxServer) -> None:
 
 
 def test_hour_granularity(sandbox: SandboxServer) -> None:
-    sandbox.set_now(datetime(2026, 6, 15, 12, 30, tzinfo=UTC))
+    sandbox.set_now(datetime(2026, 6, 15, 12, 30, tzinfo=timezone.utc))
     body = base_body(granularity="hour", **{"from": "2026-06-13 00:00", "to": "2026-06-14 23:00"})
     columns, rows = read_csv(post(sandbox, body).text)
     assert rows

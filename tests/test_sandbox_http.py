@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 
 import pytest
 import requests
@@ -206,7 +206,7 @@ def test_request_log_records_every_call(sandbox: SandboxServer) -> None:
     assert last_ok.body == base_body()
     assert last_ok.rows > 0
     assert last_ok.fault is None
-    assert last_ok.at == datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+    assert last_ok.at == datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
     assert log[4].fault == "503"
     sandbox.clear_log()
     assert sandbox.request_log == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -132,7 +132,7 @@ def test_valid_bodies_are_accepted(sandbox: SandboxServer, body: dict[str, Any])
 
 
 def test_hour_granularity_window(sandbox: SandboxServer) -> None:
-    sandbox.set_now(datetime(2026, 6, 15, 12, 30, tzinfo=UTC))
+    sandbox.set_now(datetime(2026, 6, 15, 12, 30, tzinfo=timezone.utc))
     old = _with(granularity="hour", **{"from": "2026-06-12 12:00", "to": "2026-06-13 10:00"})
     assert post(sandbox, old).status_code == 422
     ok = _with(granularity="hour", **{"from": "2026-06-12 13:00:00", "to": "2026-06-15 11:00"})

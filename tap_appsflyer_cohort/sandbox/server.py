@@ -16,7 +16,7 @@ import struct
 import threading
 import time
 from collections import deque
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -167,8 +167,8 @@ class SandboxServer:
     def now(self) -> datetime:
         """The server's aware UTC "now" (fixed when ``options.today`` is set)."""
         if self.options.today is None:
-            return datetime.now(UTC)
-        return datetime.combine(self.options.today, self.options.time_of_day, UTC)
+            return datetime.now(timezone.utc)
+        return datetime.combine(self.options.today, self.options.time_of_day, timezone.utc)
 
     @property
     def today(self) -> date:
@@ -183,7 +183,7 @@ class SandboxServer:
         """Move the clock to an aware datetime."""
         if moment.tzinfo is None:
             raise ValueError("set_now needs an aware datetime")
-        utc = moment.astimezone(UTC)
+        utc = moment.astimezone(timezone.utc)
         self.options.today = utc.date()
         self.options.time_of_day = utc.time().replace(tzinfo=None)
 
