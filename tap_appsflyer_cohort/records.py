@@ -43,9 +43,17 @@ class RecordBuilder:
     """Builds one report's records for one app and one day's notion of completeness."""
 
     def __init__(
-        self, report: Report, app_id: str, today: date, *, currency: str, timezone: str
+        self,
+        report: Report,
+        app_id: str,
+        today: date,
+        *,
+        currency: str,
+        timezone: str,
+        blank_value: str = "",
     ) -> None:
         self.report = report
+        self.blank_value = blank_value
         self.app_id = app_id
         self.today_ordinal = today.toordinal()
         provenance: dict[str, Any] = {
@@ -93,6 +101,8 @@ class RecordBuilder:
         for key in sorted(merged):
             users, ecpi, cost, values_by_kpi = merged[key]
             head: dict[str, Any] = {"app_id": self.app_id}
+            if self.blank_value and "" in key:
+                key = tuple(value or self.blank_value for value in key)  # noqa: PLW2901
             head.update(zip(self.key_names, key, strict=True))
             measures = {"users": users, "ecpi": ecpi, "cost": cost, **self.provenance}
             elapsed = self._elapsed(key[0])

@@ -159,6 +159,7 @@ class Settings:
     response_format: str = "csv"
     on_row_cap: str = "fail"
     row_cap: int = ROW_CAP
+    blank_value: str = ""
     app_timezones: Mapping[str, str] = field(default_factory=dict)
     default_app_timezone: str | None = None
     app_currencies: Mapping[str, str] = field(default_factory=dict)
@@ -446,6 +447,14 @@ def _per_app(value: Any, key: str, check: Any) -> tuple[dict[str, str], str | No
     raise ReportConfigError(f"setting '{key}'", "expected a string or an object app_id → value")
 
 
+def _blank_value(value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 100:
+        raise ReportConfigError(
+            "setting 'blank_value'", "expected a string of at most 100 characters"
+        )
+    return value
+
+
 def _timezone(value: str, where: str) -> str:
     try:
         ZoneInfo(value)
@@ -518,6 +527,7 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
         response_format=_choice(config, "response_format", where, "csv", RESPONSE_FORMATS),
         on_row_cap=_choice(config, "on_row_cap", where, "fail", ON_ROW_CAP),
         row_cap=_int(config, "row_cap", where, ROW_CAP, 1, 10**7),
+        blank_value=_blank_value(config.get("blank_value", "")),
         app_timezones=timezones,
         default_app_timezone=default_tz,
         app_currencies=currencies,

@@ -196,6 +196,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Rows per answer at which the API cuts (10,000); lower only for tests.",
     ),
     th.Property(
+        "blank_value",
+        th.StringType,
+        default="",
+        description='Written for a blank grouping value (default ""; never null, since key '
+        'columns are NOT NULL). Set e.g. "(none)" for targets that load "" as NULL, such as '
+        "target-duckdb.",
+    ),
+    th.Property(
         "response_format",
         th.StringType(allowed_values=["csv", "json"]),
         default="csv",

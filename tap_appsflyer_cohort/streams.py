@@ -561,6 +561,7 @@ class CohortReportStream(RESTStream[None]):
             timezone=(self.settings.timezone_of(app_id) or "APP")
             if report.preferred_timezone
             else "UTC",
+            blank_value=self.settings.blank_value,
         )
         return served, builder.build(tables, {d.isoformat() for d in served})
 

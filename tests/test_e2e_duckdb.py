@@ -4,7 +4,8 @@ The tap runs in-process with its clock set to the sandbox's; its Singer messages
 into the real `target-duckdb` executable (from `.venv-targets/duckdb`, or
 TARGET_DUCKDB_EXECUTABLE). target-duckdb (jwills, pipelinewise-style) has two known quirks
 the README documents: `format: date` columns become VARCHAR, and "" becomes NULL, which a
-key column refuses, so blank grouping values need a stream map (tested below).
+key column refuses, so blank grouping values need a name: the `blank_value` setting or a
+stream map (both tested below).
 """
 
 from __future__ import annotations
@@ -124,10 +125,18 @@ def test_two_runs_a_day_apart_upsert_into_duckdb(sandbox: SandboxServer, tmp_pat
                     assert row[column] is None, (key, column)
 
 
-def test_blank_grouping_values_load_through_a_stream_map(
-    sandbox: SandboxServer, tmp_path: Path
+@pytest.mark.parametrize(
+    "naming",
+    [
+        {"stream_maps": {"sessions_by_campaign": {"c": "c or '(none)'"}}},
+        {"blank_value": "(none)"},
+    ],
+    ids=["stream map", "blank_value setting"],
+)
+def test_blank_grouping_values_load_when_named(
+    sandbox: SandboxServer, tmp_path: Path, naming: dict[str, Any]
 ) -> None:
-    """The README's recipe: target-duckdb turns "" into NULL, so name the blanks."""
+    """target-duckdb turns "" into NULL, so name the blanks (a stream map, or the setting)."""
     target = target_duckdb()
     database = tmp_path / "warehouse.duckdb"
     report = {
@@ -142,7 +151,7 @@ def test_blank_grouping_values_load_through_a_stream_map(
         app_ids=[APP],
         start_date=start.isoformat(),
         reports=[report],
-        stream_maps={"sessions_by_campaign": {"c": "c or '(none)'"}},
+        **naming,
     )
     run = run_tap(config, now=utc_noon(sandbox.today), expect_exit=0)
     run_target(
