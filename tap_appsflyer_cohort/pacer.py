@@ -28,6 +28,10 @@ class BudgetExhaustedError(RuntimeError):
         )
 
 
+class RunStoppedError(RuntimeError):
+    """The run is stopping: calls not yet sent are not sent (and not retried)."""
+
+
 class Pacer:
     """Hands out request slots at most ``requests_per_minute`` a minute, thread-safe."""
 
@@ -50,6 +54,7 @@ class Pacer:
         self._day = now().date()
         self.used_today = 0
         self.total_calls = 0
+        self._stopped = False
 
     @property
     def remaining_today(self) -> int:
@@ -64,6 +69,9 @@ class Pacer:
     def acquire(self) -> None:
         """Block until a call may be sent; raise BudgetExhaustedError when none is left."""
         with self._lock:
+            if self._stopped:
+                msg = "the run is stopping"
+                raise RunStoppedError(msg)
             today = self._now().date()
             if today != self._day:
                 self._day, self.used_today = today, 0
@@ -77,6 +85,14 @@ class Pacer:
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
+        if self._stopped:
+            msg = "the run is stopping"
+            raise RunStoppedError(msg)
+
+    def stop(self) -> None:
+        """Refuse every later call: after a fatal error, workers must not keep spending."""
+        with self._lock:
+            self._stopped = True
 
     def hold_off(self, seconds: float) -> None:
         """Push every later slot back (after a 429): the server's window is full."""

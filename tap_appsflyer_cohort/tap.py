@@ -178,6 +178,7 @@ class TapAppsFlyerCohort(Tap):
             self.logger.error("Sync stopped: %s", exc)
             raise SystemExit(1) from None
         finally:
+            self.pacer.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
             if isinstance(self.message_writer, RecordBufferedWriter):
                 self.message_writer.close()
