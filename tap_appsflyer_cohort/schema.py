@@ -93,8 +93,18 @@ def build_schema(report: Report) -> dict[str, Any]:
         ),
         ("aggregation_type", th.StringType, "cumulative (up to the cohort day) or on_day."),
         ("per_user", th.BooleanType, "True when KPI values are divided by the cohort's users."),
-        ("currency", th.StringType, "Currency of cost and revenue: USD, or the app's currency."),
-        ("timezone", th.StringType, "Time zone of the LTV dates: UTC, or the app's time zone."),
+        (
+            "currency",
+            th.StringType,
+            "Currency of cost and revenue: USD, the app's currency (app_currency), or APP "
+            "when preferred_currency is on and app_currency is not set.",
+        ),
+        (
+            "timezone",
+            th.StringType,
+            "Time zone of the LTV dates: UTC, the app's time zone (app_timezone), or APP "
+            "when preferred_timezone is on and app_timezone is not set.",
+        ),
     ]
     properties += [
         th.Property(name, kind, description=text)
