@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from typing import NamedTuple
 
 from tap_appsflyer_cohort.contract import BUILTIN_KPI_FUNCTIONS, EVENT_FUNCTIONS
@@ -60,7 +61,12 @@ def safe_name(name: str) -> str:
     >>> safe_name("Start Trial Auth")
     'start_trial_auth'
     """
-    cleaned = _UNSAFE.sub("_", name.lower()).strip("_") or "x"
+    # Accents fold to ASCII ("Über" -> "uber"); a name with no ASCII letter or digit left
+    # (e.g. Japanese) becomes a stable hash rather than an empty or lossy name.
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    cleaned = _UNSAFE.sub("_", folded.lower()).strip("_")
+    if not cleaned:
+        cleaned = "k_" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324
     if cleaned[0].isdigit():
         cleaned = f"n_{cleaned}"
     if len(cleaned) > MAX_IDENTIFIER_LENGTH:

@@ -54,6 +54,10 @@ class RecordBuilder:
     ) -> None:
         self.report = report
         self.blank_value = blank_value
+        # UTC hours get an offset; app-time-zone hours stay local (their offset varies).
+        self.hour_offset = (
+            ("+00:00" if timezone == "UTC" else "") if report.granularity == "hour" else None
+        )
         self.app_id = app_id
         self.today_ordinal = today.toordinal()
         provenance: dict[str, Any] = {
@@ -104,6 +108,9 @@ class RecordBuilder:
             if self.blank_value and "" in key:
                 key = tuple(value or self.blank_value for value in key)  # noqa: PLW2901
             head.update(zip(self.key_names, key, strict=True))
+            if self.hour_offset is not None:
+                # Hourly cohorts: "2026-06-14 05:00:00" as an RFC 3339 date-time.
+                head["date"] = f"{key[0][:10]}T{key[0][11:19]}{self.hour_offset}"
             measures = {"users": users, "ecpi": ecpi, "cost": cost, **self.provenance}
             elapsed = self._elapsed(key[0])
             if wide:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -199,9 +200,11 @@ def test_hourly_granularity_asks_whole_days_within_72_hours(sandbox) -> None:
     assert (call.body["from"], call.body["to"]) == ("2026-06-13 00:00:00", "2026-06-14 23:59:59")
     records = run.records["small"]
     assert {r["date"][:10] for r in records} == {"2026-06-13", "2026-06-14"}
-    assert all(len(r["date"]) == 19 for r in records)  # yyyy-mm-dd hh:mm:ss
+    # RFC 3339 date-times (the schema says date-time); the API sends "yyyy-mm-dd hh:mm:ss".
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00\+00:00", r["date"]) for r in records)
+    as_sent = [{**r, "date": r["date"][:19].replace("T", " ")} for r in records]
     expected = truth(sandbox, "id123456789", report, [date(2026, 6, 13), date(2026, 6, 14)])
-    assert emitted(records, report) == expected
+    assert emitted(as_sent, report) == expected
 
 
 def test_end_date_is_honoured(sandbox) -> None:
