@@ -40,6 +40,20 @@ class QueryRejectedError(FatalAPIError):
         )
 
 
+class RetriesExhaustedError(FatalAPIError):
+    """A call still failed after every retry: the run stops; its saved state resumes it."""
+
+    def __init__(
+        self, stream: str, app_id: str, window: str, cause: str, tries: int, seconds: float
+    ) -> None:
+        super().__init__(
+            f"{cause}, for stream '{stream}', app '{app_id}', {window}, still failing after "
+            f"{tries} tries over {seconds:.0f} s; every window before it is saved in state: "
+            "run the tap again to resume (if this keeps happening, raise max_retries or "
+            "request_timeout)"
+        )
+
+
 class RowCapError(Exception):
     """The answer held the row cap (or the API said it is too large): it was cut."""
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import backoff
 import requests
+from requests.exceptions import ChunkedEncodingError, ContentDecodingError
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -32,6 +33,7 @@ from tap_appsflyer_cohort.contract import API_PATH, HORIZON_DAYS, HORIZON_DAYS_S
 from tap_appsflyer_cohort.errors import (
     AppNotEnabledError,
     QueryRejectedError,
+    RetriesExhaustedError,
     RowCapError,
     SingleDayCapError,
     TokenRejectedError,
@@ -57,6 +59,16 @@ MAX_RETRY_SECONDS = 300.0
 _RANGE_WORDS = ("range", "days", "for key: to", "for key: from")
 #: Of those, the ones that say the window is too long (not a bad or too old ``from``).
 _HALVING_WORDS = ("range", "days", "for key: to")
+#: Failures worth another try: 429, 5xx, timeouts, resets, cut or malformed answers.
+_RETRIED = (
+    ConnectionResetError,
+    RetriableAPIError,
+    ResponseShapeError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 #: The earliest possible "today" on Earth: used when an app's time zone is unknown, so an
 #: incomplete cohort day is never taken for a complete one.
 _EARLIEST_ZONE = timezone(timedelta(hours=-12))
@@ -213,21 +225,14 @@ class CohortReportStream(RESTStream[None]):
         """Retry transient failures (429, 5xx, timeouts, resets, cut bodies), bounded."""
         decorator: Callable[..., Any] = backoff.on_exception(
             self.backoff_wait_generator,
-            (
-                ConnectionResetError,
-                RetriableAPIError,
-                ResponseShapeError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ),
+            _RETRIED,
             max_tries=self.backoff_max_tries,
             max_time=MAX_RETRY_SECONDS,
             on_backoff=self.backoff_handler,
             on_giveup=self._log_giveup,
             jitter=self.backoff_jitter,
             raise_on_giveup=True,
+            logger=None,  # our handlers log each retry and the give-up, in one line each
         )(func)
         return decorator
 
@@ -441,14 +446,40 @@ class CohortReportStream(RESTStream[None]):
         oldest = planner.complete_periods(window.start, today, self.report.periods)
         newest = planner.complete_periods(window.end, today, self.report.periods)
         required = set(oldest if window.partial else newest)
-        call = self.request_decorator(self._send_and_parse)
+        tries = 0
+
+        def send_and_parse() -> CohortTable:
+            nonlocal tries
+            tries += 1
+            return self._send_and_parse(request, kpi, required, window.partial)
+
+        started = time.monotonic()
         try:
-            table: CohortTable = call(request, kpi, required, window.partial)
+            table: CohortTable = self.request_decorator(send_and_parse)()
         except _RejectedError as exc:
             raise QueryRejectedError(
                 self.name, app_id, f"{window.start}..{window.end}", str(exc)
             ) from None
+        except _RETRIED as exc:
+            raise RetriesExhaustedError(
+                self.name,
+                app_id,
+                f"{window.start}..{window.end}",
+                self._cause(exc),
+                tries,
+                time.monotonic() - started,
+            ) from None
         return table
+
+    def _cause(self, exc: BaseException) -> str:
+        """What went wrong with a call, in words (never the request, so never the token)."""
+        if isinstance(exc, (RetriableAPIError, ResponseShapeError)):
+            return str(exc)
+        if isinstance(exc, requests.exceptions.Timeout):
+            return f"no answer within request_timeout ({self.timeout} s)"
+        if isinstance(exc, (ChunkedEncodingError, ContentDecodingError)):
+            return "the answer was cut off in transit"
+        return f"the connection failed ({type(exc).__name__})"
 
     def _send_and_parse(
         self, request: requests.PreparedRequest, kpi: str, required: set[int], partial: bool
@@ -496,7 +527,8 @@ class CohortReportStream(RESTStream[None]):
         return min(2.0**attempt, 60.0) * random.uniform(0.5, 1.0)
 
     def _log_giveup(self, details: Mapping[str, Any]) -> None:
-        self.logger.error(
+        # A warning: the run's one ERROR line is the stop message, which says what to do.
+        self.logger.warning(
             "Giving up on %s after %d tries over %.0f s: %s",
             self.name,
             details.get("tries", 0),
