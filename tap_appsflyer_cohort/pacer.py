@@ -20,11 +20,27 @@ SAFETY_MARGIN = 1.02
 class BudgetExhaustedError(RuntimeError):
     """The day's request budget is spent; the run must stop and resume later."""
 
-    def __init__(self, used: int, budget: int, resume_at: datetime) -> None:
+    def __init__(
+        self,
+        used: int,
+        budget: int,
+        resume_at: datetime,
+        needed: int = 0,
+        *,
+        api_limit: bool = False,
+    ) -> None:
         self.resume_at = resume_at
+        what = f"daily request budget spent ({used} of {budget} calls)"
+        if needed:
+            what = (
+                f"daily request budget nearly spent ({used} of {budget} calls; the next "
+                f"window needs {needed})"
+            )
+        advice = " (or raise daily_request_budget)"
+        if api_limit:
+            what, advice = f"the API's daily request limit is reached ({used} calls this run)", ""
         super().__init__(
-            f"daily request budget spent ({used} of {budget} calls); state is saved, "
-            f"run again after {resume_at:%Y-%m-%d %H:%M} UTC"
+            f"{what}; state is saved, run again after {resume_at:%Y-%m-%d %H:%M} UTC{advice}"
         )
 
 
@@ -55,6 +71,8 @@ class Pacer:
         self.used_today = 0
         self.total_calls = 0
         self._stopped = False
+        #: Calls promised to windows already sent ahead but not made yet.
+        self._reserved = 0
 
     @property
     def remaining_today(self) -> int:
@@ -66,16 +84,43 @@ class Pacer:
         midnight = datetime.combine(self._day + timedelta(days=1), datetime.min.time())
         return midnight.replace(tzinfo=timezone.utc)
 
-    def acquire(self) -> None:
-        """Block until a call may be sent; raise BudgetExhaustedError when none is left."""
+    def reserve(self, calls: int) -> None:
+        """Promise a window all its calls, or raise BudgetExhaustedError.
+
+        A window asked in part is spent for nothing, so it is not started at all.
+        """
+        with self._lock:
+            self._roll_day()
+            if self.used_today + self._reserved + calls > self.daily_budget:
+                raise BudgetExhaustedError(
+                    self.used_today, self.daily_budget, self.resume_at(), needed=calls
+                )
+            self._reserved += calls
+
+    def release(self, calls: int) -> None:
+        """Give back calls promised to windows that will not be sent."""
+        with self._lock:
+            self._reserved = max(self._reserved - calls, 0)
+
+    def _roll_day(self) -> None:
+        today = self._now().date()
+        if today != self._day:
+            self._day, self.used_today = today, 0
+
+    def acquire(self, *, reserved: bool = False) -> None:
+        """Block until a call may be sent; raise BudgetExhaustedError when none is left.
+
+        ``reserved``: the call was promised by ``reserve`` (a window's first tries); other
+        calls (retries) may not spend what is promised to other windows.
+        """
         with self._lock:
             if self._stopped:
                 msg = "the run is stopping"
                 raise RunStoppedError(msg)
-            today = self._now().date()
-            if today != self._day:
-                self._day, self.used_today = today, 0
-            if self.used_today >= self.daily_budget:
+            self._roll_day()
+            if reserved and self._reserved > 0:
+                self._reserved -= 1
+            elif self.used_today + self._reserved >= self.daily_budget:
                 raise BudgetExhaustedError(self.used_today, self.daily_budget, self.resume_at())
             now = self._clock()
             slot = max(now, self._next_slot)

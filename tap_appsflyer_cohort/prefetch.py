@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from tap_appsflyer_cohort.pacer import BudgetExhaustedError
 from tap_appsflyer_cohort.planner import Window
 from tap_appsflyer_cohort.responses import CohortTable
 
@@ -35,6 +36,16 @@ class WindowSource(Protocol):
 
     def kpi_names(self) -> tuple[str, ...]:
         """The KPIs, one call each per window."""
+
+
+class CallBudget(Protocol):
+    """The day's call budget, promised window by window (the pacer)."""
+
+    def reserve(self, calls: int) -> None:
+        """Promise ``calls``; raise BudgetExhaustedError when the budget cannot cover them."""
+
+    def release(self, calls: int) -> None:
+        """Give back promised calls that will not be made."""
 
 
 @dataclass(eq=False)
@@ -56,11 +67,16 @@ class Prefetcher:
     """An ordered queue of windows with a bounded number submitted ahead."""
 
     def __init__(
-        self, executor: ThreadPoolExecutor, max_ahead: int, max_buffered_values: int = 2_000_000
+        self,
+        executor: ThreadPoolExecutor,
+        max_ahead: int,
+        max_buffered_values: int = 2_000_000,
+        budget: CallBudget | None = None,
     ) -> None:
         self.executor = executor
         self.max_ahead = max(1, max_ahead)
         self.max_buffered_values = max_buffered_values
+        self.budget = budget
         self._queue: deque[FetchJob] = deque()
         self._planned = False
 
@@ -89,7 +105,7 @@ class Prefetcher:
         for index, job in enumerate(self._queue):
             if job.belongs_to(stream, app_id):
                 del self._queue[index]
-                self._submit(job)
+                self._submit(job, needed=True)
                 self._top_up()
                 return job
         return None
@@ -99,26 +115,50 @@ class Prefetcher:
         kept: deque[FetchJob] = deque()
         for job in self._queue:
             if job.belongs_to(stream, app_id):
-                for future in (job.futures or {}).values():
-                    future.cancel()
+                unsent = [f.cancel() for f in (job.futures or {}).values()].count(True)
+                if unsent and self.budget is not None:
+                    self.budget.release(unsent)
             else:
                 kept.append(job)
         self._queue = kept
 
-    def _submit(self, job: FetchJob) -> None:
-        if job.futures is None:
-            job.futures = {
-                kpi: self.executor.submit(job.stream.fetch, job.app_id, job.window, kpi, job.today)
-                for kpi in job.stream.kpi_names()
-            }
+    def _submit(self, job: FetchJob, *, needed: bool = False) -> bool:
+        """Send a window's calls if the budget covers all of them; False if it does not.
+
+        A window that is ``needed`` now and not covered gets the budget error as its
+        answer, so the run stops there, before any of its calls, with state saved.
+        """
+        if job.futures is not None:
+            return True
+        kpis = job.stream.kpi_names()
+        if self.budget is not None:
+            try:
+                self.budget.reserve(len(kpis))
+            except BudgetExhaustedError as exc:
+                if needed:
+                    job.futures = {kpi: _failed(exc) for kpi in kpis}
+                return needed
+        job.futures = {
+            kpi: self.executor.submit(job.stream.fetch, job.app_id, job.window, kpi, job.today)
+            for kpi in kpis
+        }
+        return True
 
     def _top_up(self) -> None:
         buffered = 0
         for ahead, job in enumerate(self._queue):
             if ahead >= self.max_ahead or buffered > self.max_buffered_values:
                 return
-            self._submit(job)
+            if not self._submit(job):
+                return  # the budget ends here: nothing later may spend it out of order
             buffered += _values_waiting(job)
+
+
+def _failed(error: BaseException) -> Future[CohortTable]:
+    """An answer that is an error (a window the budget cannot cover)."""
+    future: Future[CohortTable] = Future()
+    future.set_exception(error)
+    return future
 
 
 def _values_waiting(job: FetchJob) -> int:

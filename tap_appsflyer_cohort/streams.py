@@ -451,7 +451,8 @@ class CohortReportStream(RESTStream[None]):
         def send_and_parse() -> CohortTable:
             nonlocal tries
             tries += 1
-            return self._send_and_parse(request, kpi, required, window.partial)
+            # The first try spends the call the window was promised; retries spend spare ones.
+            return self._send_and_parse(request, kpi, required, window.partial, tries == 1)
 
         started = time.monotonic()
         try:
@@ -482,9 +483,14 @@ class CohortReportStream(RESTStream[None]):
         return f"the connection failed ({type(exc).__name__})"
 
     def _send_and_parse(
-        self, request: requests.PreparedRequest, kpi: str, required: set[int], partial: bool
+        self,
+        request: requests.PreparedRequest,
+        kpi: str,
+        required: set[int],
+        partial: bool,
+        reserved: bool = False,
     ) -> CohortTable:
-        self.pacer.acquire()
+        self.pacer.acquire(reserved=reserved)
         response = self.requests_session.send(
             self.authenticator(request), timeout=self.timeout, stream=True
         )
@@ -705,7 +711,7 @@ class _WindowHandler:
         except _DailyLimitError as exc:
             resume = datetime.now(timezone.utc) + timedelta(seconds=exc.seconds)
             raise BudgetExhaustedError(
-                stream.pacer.used_today, stream.pacer.daily_budget, resume
+                stream.pacer.used_today, stream.pacer.daily_budget, resume, api_limit=True
             ) from None
         else:
             capped = any(len(t.rows) >= stream.settings.row_cap for t in tables.values())

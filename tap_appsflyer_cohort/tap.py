@@ -109,7 +109,11 @@ class TapAppsFlyerCohort(Tap):
     def prefetcher(self) -> Prefetcher:
         """Windows fetched ahead across every stream and app, handed back in order."""
         # Two windows per request slot keep the slots busy while one window is emitted.
-        return Prefetcher(self.executor, max_ahead=2 * self.settings.max_requests_in_flight)
+        return Prefetcher(
+            self.executor,
+            max_ahead=2 * self.settings.max_requests_in_flight,
+            budget=self.pacer,  # a window is sent only if the day's budget covers all its calls
+        )
 
     def plan_all_streams(self) -> list[FetchJob]:
         """Every selected stream's windows, in the order the SDK syncs them."""
