@@ -8,6 +8,7 @@ column-name collision...) and names the report and the field in one line.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -43,7 +44,9 @@ from tap_appsflyer_cohort.naming import kpi_functions, output_column, safe_name
 LAYOUTS = ("long", "wide")
 ON_ROW_CAP = ("fail", "warn")
 RESPONSE_FORMATS = ("csv", "json")
-_STREAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_STREAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # used with fullmatch ($ allows "\n")
+#: A date, or a date-time whose date part is used (Meltano often passes start_date so).
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -200,7 +203,7 @@ DEFAULT_REPORTS: tuple[dict[str, Any], ...] = (
 def _parse_date(value: Any, where: str) -> date:
     if isinstance(value, date):
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise ReportConfigError(where, f"expected a date YYYY-MM-DD, got {value!r}")
     try:
         return date.fromisoformat(value[:10])
@@ -241,6 +244,13 @@ def _string_list(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ReportConfigError(where, f"expected a non-empty list of strings, got {value!r}")
     return tuple(value)
+
+
+def _app_ids(value: Any, where: str) -> tuple[str, ...]:
+    apps = _string_list(value, where)
+    if any(not app.strip() for app in apps):
+        raise ReportConfigError(where, f"an app id is blank in {value!r}")
+    return apps
 
 
 def _parse_filters(
@@ -291,7 +301,7 @@ def parse_report(raw: Any, index: int) -> Report:
     if not isinstance(raw, dict):
         raise ReportConfigError(f"reports[{index}]", f"expected an object, got {raw!r}")
     name = raw.get("name")
-    if not isinstance(name, str) or not _STREAM_NAME.match(name):
+    if not isinstance(name, str) or not _STREAM_NAME.fullmatch(name):
         raise ReportConfigError(
             f"reports[{index}] field 'name'",
             f"expected lowercase letters, digits and _ (starting with a letter, at most 63), "
@@ -374,7 +384,7 @@ def parse_report(raw: Any, index: int) -> Report:
         partial_data=partial_data,
         granularity=granularity,
         layout=layout,
-        app_ids=None if app_ids is None else _string_list(app_ids, f"{where} field 'app_ids'"),
+        app_ids=None if app_ids is None else _app_ids(app_ids, f"{where} field 'app_ids'"),
         restatement_days=_int(raw, "restatement_days", where, 0, 0, 730),
     )
     _check_columns(report, where)
@@ -427,14 +437,28 @@ def _check_columns(report: Report, where: str) -> None:
 def _check_api_url(url: Any) -> str:
     if not isinstance(url, str):
         raise ReportConfigError("setting 'api_url'", f"expected a URL, got {url!r}")
-    parsed = urlparse(url)
-    host = (parsed.hostname or "").lower()
-    loopback = host in _LOOPBACK_HOSTS or host.startswith("127.")
-    if parsed.scheme == "https" or (parsed.scheme == "http" and loopback):
+    try:
+        parsed = urlparse(url)
+        host = (parsed.hostname or "").lower()
+    except ValueError:
+        host = ""
+    if not host or any(c.isspace() for c in url):
+        raise ReportConfigError("setting 'api_url'", f"expected https://host, got {url!r}")
+    if parsed.scheme == "https" or (parsed.scheme == "http" and _is_loopback(host)):
         return url.rstrip("/")
     raise ReportConfigError(
         "setting 'api_url'", "must use https (plain http is allowed only on loopback)"
     )
+
+
+def _is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses, not for names that merely start so."""
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _per_app(value: Any, key: str, check: Any) -> tuple[dict[str, str], str | None]:
@@ -458,7 +482,7 @@ def _blank_value(value: Any) -> str:
 def _timezone(value: str, where: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "America"
         raise ReportConfigError(where, f"unknown IANA time zone {value!r}") from None
     return value
 
@@ -479,7 +503,7 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
         app_ids_raw = [a.strip() for a in app_ids_raw.split(",") if a.strip()]
     app_ids: tuple[str, ...] = ()
     if app_ids_raw:
-        app_ids = _string_list(app_ids_raw, "setting 'app_ids'")
+        app_ids = _app_ids(app_ids_raw, "setting 'app_ids'")
     start_raw = config.get("start_date")
     if for_sync and start_raw is None:
         raise ReportConfigError("setting 'start_date'", "is required")
