@@ -471,6 +471,24 @@ def _per_app(value: Any, key: str, check: Any) -> tuple[dict[str, str], str | No
     raise ReportConfigError(f"setting '{key}'", "expected a string or an object app_id → value")
 
 
+def _check_token_only_in_api_token(config: Mapping[str, Any], token: str) -> None:
+    """Refuse a token pasted into another setting: errors and logs would show that one."""
+
+    def holds(value: Any) -> bool:
+        if isinstance(value, str):
+            return token in value
+        if isinstance(value, Mapping):
+            return any(holds(k) or holds(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(holds(v) for v in value)
+        return False
+
+    for key, value in config.items():
+        if key != "api_token" and (holds(key) or holds(value)):
+            where = "a setting's name" if holds(key) else f"setting '{key}'"
+            raise ReportConfigError(where, "holds the API token: keep it in api_token only")
+
+
 def _blank_value(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 100:
         raise ReportConfigError(
@@ -498,6 +516,8 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
     token = config.get("api_token") or ""
     if for_sync and not (isinstance(token, str) and token.strip()):
         raise ReportConfigError("setting 'api_token'", "is required")
+    if isinstance(token, str) and len(token.strip()) >= 8:
+        _check_token_only_in_api_token(config, token.strip())
     app_ids_raw = config.get("app_ids")
     if isinstance(app_ids_raw, str):
         app_ids_raw = [a.strip() for a in app_ids_raw.split(",") if a.strip()]
