@@ -60,8 +60,8 @@ def test_debug_logging_of_a_run_with_retries_shows_no_token(
 ) -> None:
     # DEBUG: urllib3 and the SDK say the most they ever say.
     monkeypatch.setenv("LOGLEVEL", "DEBUG")
-    live_sandbox.script("500", "reset")
-    run = run_tap_cli(_config(live_sandbox, max_retries=2), tmp_path)
+    live_sandbox.script("500")
+    run = run_tap_cli(_config(live_sandbox, max_retries=1), tmp_path)
     assert run.exit_code == 0, run.stderr[-3000:]
     assert "DEBUG" in run.stderr, "the run really logged at DEBUG"
     assert "Retrying ltv" in run.stderr
@@ -139,23 +139,38 @@ def test_about_and_discovery_show_no_token(
     assert live_sandbox.request_log == [], "neither calls the API"
 
 
-@pytest.mark.parametrize("where", ["start_date", "app_ids", "api_url", "reports"])
-def test_token_pasted_into_another_setting_is_refused_without_echo(
-    live_sandbox: SandboxServer, tmp_path: Path, where: str
-) -> None:
-    token = live_sandbox.token
-    pasted: dict[str, Any] = {
+def _pasted(server: SandboxServer, where: str) -> dict[str, Any]:
+    """A config with the token pasted into ``where`` as well."""
+    token = server.token
+    value = {
         "start_date": token,
         "app_ids": ["id123456789", token],
-        "api_url": f"{live_sandbox.base_url}?token={token}",
+        "api_url": f"{server.base_url}?token={token}",
         "reports": [{**REPORT, "filters": {"pid": [token]}}],
-    }
-    run = run_tap_cli(_config(live_sandbox, **{where: pasted[where]}), tmp_path)
+    }[where]
+    return _config(server, **{where: value})
+
+
+@pytest.mark.parametrize("where", ["start_date", "app_ids", "api_url", "reports"])
+def test_token_pasted_into_another_setting_is_refused_without_echo(
+    sandbox: SandboxServer, where: str
+) -> None:
+    with pytest.raises(ConfigValidationError) as caught:
+        TapAppsFlyerCohort(config=_pasted(sandbox, where))
+    assert f"setting '{where}': holds the API token" in str(caught.value)
+    assert_token_absent(sandbox.token, _chain(caught.value))
+    assert sandbox.request_log == []
+
+
+def test_token_pasted_into_another_setting_stops_the_command_without_echo(
+    live_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    run = run_tap_cli(_pasted(live_sandbox, "start_date"), tmp_path)
     assert run.exit_code != 0
     assert "Traceback" not in run.stderr
     [line] = [line for line in run.stderr.splitlines() if "holds the API token" in line]
-    assert f"'{where}'" in line
-    assert_token_absent(token, run.stderr, json.dumps(run.messages))
+    assert "'start_date'" in line
+    assert_token_absent(live_sandbox.token, run.stderr, json.dumps(run.messages))
     assert live_sandbox.request_log == []
 
 
