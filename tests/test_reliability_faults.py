@@ -292,3 +292,29 @@ def test_full_page_is_split_to_the_clean_table(capped, over_cap: str, caplog) ->
     assert upserted(run.messages) == upserted(clean.messages)
     if over_cap == "truncate":
         assert any(f"hit the {cap}-row cap" in r.getMessage() for r in caplog.records)
+
+
+# ---- random faults ---------------------------------------------------------------------
+
+
+def test_random_faults_on_every_kind_of_call_heal_to_the_clean_table(sandbox, caplog) -> None:
+    """5xx, resets, cut bodies and HTML pages at random (seeded) across a backfill."""
+    caplog.set_level(logging.INFO)
+    sandbox.options.requests_per_minute = 10**6  # two runs of 30+ calls: no minute limit
+    config = fault_config(
+        sandbox,
+        start_date="2026-05-16",
+        max_window_days=1,  # 30 windows, 8 at a time: the retries' waits overlap
+        max_requests_in_flight=8,
+        max_retries=6,
+    )
+    clean = run_tap(config, now=utc_noon(SANDBOX_TODAY), expect_exit=0)
+    sandbox.clear_log()
+    options = sandbox.options
+    options.error_rate = options.reset_rate = options.truncate_rate = options.html_rate = 0.08
+    run = run_tap(config, now=utc_noon(SANDBOX_TODAY), expect_exit=0)
+    faults = [c.fault for c in sandbox.request_log if c.fault]
+    assert len({f[:1] for f in faults}) >= 3, f"too few kinds of fault to prove much: {faults}"
+    retries = [r for r in caplog.records if "Retrying ltv" in r.getMessage()]
+    assert len(retries) == len(faults)
+    assert upserted(run.messages) == upserted(clean.messages)
