@@ -70,16 +70,22 @@ def _lines(chunks: Iterable[bytes], state: dict[str, bool]) -> Iterator[str]:
         if not chunk:
             continue
         pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line.decode("utf-8") + "\n"
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            # Whole lines in one decode (a chunk never ends inside a character it keeps).
+            yield from pending[:cut].decode("utf-8").splitlines(keepends=True)
+            pending = pending[cut:]
     state["ended_with_newline"] = not pending
     if pending:
         yield pending.decode("utf-8")
 
 
 def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) -> CohortTable:
-    """Parse a CSV answer; raise ResponseShapeError when it is not a whole table."""
+    """Parse a CSV answer; raise ResponseShapeError when it is not a whole table.
+
+    KPI cells take a fast path (``float`` or null); a "nan" or "inf" cell stays a float
+    there, which the msgspec writer encodes as null, as ``to_number`` would give.
+    """
     state: dict[str, bool] = {}
     reader = csv.reader(_lines(chunks, state))
     table = CohortTable(kpi=kpi)
@@ -118,13 +124,18 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
                 raise ResponseShapeError(
                     f"a row has {len(row)} fields where the header has {width}: the body was cut"
                 )
+            picked = pick_kpis(row)
+            try:  # the common case: numbers and empty cells, at C speed
+                values = [float(text) if text else None for text in picked]
+            except ValueError:  # N/A and friends (junk still raises)
+                values = [to_number(text) for text in picked]
             append(
                 (
                     tuple([row[i] for i in group_idx]),
                     to_int(row[users_idx]),
                     None if ecpi_idx is None else to_number(row[ecpi_idx]),
                     None if cost_idx is None else to_number(row[cost_idx]),
-                    list(map(to_number, pick_kpis(row))),
+                    values,
                 )
             )
     except ValueError as exc:
