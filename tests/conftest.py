@@ -83,3 +83,10 @@ def _token_never_in_output(
         if any(token in text for token in tokens):
             # Never echo the token: pytest would print it with the failure.
             pytest.fail(f"the sandbox's API token appears in {label}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temp_root_made_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Make pytest's temporary root before any test: module fixtures that call ``mktemp``
+    from several threads at once (the config-error commands) would race to make it."""
+    tmp_path_factory.getbasetemp()
