@@ -517,6 +517,15 @@ class CohortReportStream(RESTStream[None]):
                     "ahead of the API's (the API's 'today' decides completeness)"
                 )
                 raise ResponseShapeError(msg)
+            columns = set(table.columns)
+            lacking = sorted(
+                {f for f in self.report.functions(kpi) for p in required if (f, p) not in columns}
+            )
+            if lacking:  # the period came, one function's column did not: never silent
+                self._warn_once(
+                    f"Report '{self.name}': the API's answers for KPI '{kpi}' lack "
+                    f"{', '.join(lacking)} for some complete period(s): those values load as null"
+                )
         return table
 
     def _retry_wait(self, exception: Any, attempt: int) -> float:

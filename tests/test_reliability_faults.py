@@ -321,3 +321,26 @@ def test_random_faults_on_every_kind_of_call_heal_to_the_clean_table(sandbox, ca
     retries = [r for r in caplog.records if "Retrying ltv" in r.getMessage()]
     assert len(retries) == len(faults)
     assert upserted(run.messages) == upserted(clean.messages)
+
+
+def test_one_functions_column_missing_loads_null_with_a_warning(sandbox, caplog) -> None:
+    """The one fault that neither heals nor stops: the period came, one function did not.
+
+    Missing period columns become null (the tap's reading rule), so the value is lost,
+    but never silently: one warning names the KPI and the function.
+    """
+    caplog.set_level(logging.INFO)
+    report = {**REPORT, "kpis": ["sessions"]}  # count and rate per period
+    config = fault_config(sandbox, start_date="2026-06-08", end_date="2026-06-08", reports=[report])
+    clean = run_tap(config, now=utc_noon(SANDBOX_TODAY), expect_exit=0)
+    sandbox.script("drop-column:sessions_count_day_0")
+    run = run_tap(config, now=utc_noon(SANDBOX_TODAY), expect_exit=0)
+    before, after = upserted(clean.messages), upserted(run.messages)
+    changed = {key for key in before if before[key] != after[key]}
+    assert changed, "the fault changed nothing"
+    assert all(key[-1] == 0 for key in changed), "only period 0 rows"
+    assert all(after[key] == {**before[key], "sessions_count": None} for key in changed)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    [warning] = [w for w in warnings if "lack count" in w]
+    assert "KPI 'sessions'" in warning
+    assert "null" in warning
