@@ -56,6 +56,8 @@ class CohortTable:
         tuple[tuple[str, ...], int | None, float | None, float | None, list[float | None]]
     ] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
+    #: Always-present columns (``ecpi``, ``cost``) the answer lacked: read as null.
+    missing_columns: list[str] = field(default_factory=list)
 
     @property
     def periods(self) -> set[int]:
@@ -102,6 +104,7 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
     users_idx = index["users"]
     ecpi_idx = index.get("ecpi")
     cost_idx = index.get("cost")
+    table.missing_columns = [name for name in ("ecpi", "cost") if name not in index]
     kpi_idx: list[int] = []
     known = {*groupings, "users", "ecpi", "cost"}
     for i, name in enumerate(header):

@@ -576,6 +576,12 @@ class CohortReportStream(RESTStream[None]):
         self, app_id: str, window: planner.Window, tables: Mapping[str, CohortTable], today: date
     ) -> tuple[list[date], Iterator[dict[str, Any]]]:
         """The dates a window served, and their records (merged across KPIs)."""
+        lacking = sorted({c for table in tables.values() for c in table.missing_columns})
+        if lacking:
+            self._warn_once(
+                f"Report '{self.name}': the API's answers lack column(s) {', '.join(lacking)}: "
+                "those values load as null"
+            )
         unknown = sorted({c for table in tables.values() for c in table.unknown_columns})
         if unknown:
             self._warn_once(

@@ -323,24 +323,35 @@ def test_random_faults_on_every_kind_of_call_heal_to_the_clean_table(sandbox, ca
     assert upserted(run.messages) == upserted(clean.messages)
 
 
-def test_one_functions_column_missing_loads_null_with_a_warning(sandbox, caplog) -> None:
-    """The one fault that neither heals nor stops: the period came, one function did not.
-
-    Missing period columns become null (the tap's reading rule), so the value is lost,
-    but never silently: one warning names the KPI and the function.
+@pytest.mark.parametrize(
+    ("fault", "column", "period", "words"),
+    [
+        ("drop-column:sessions_count_day_0", "sessions_count", 0, "KPI 'sessions' lack count"),
+        ("drop-column:cost", "cost", None, "lack column(s) cost"),
+        ("rename-column:ecpi=ecpi_usd", "ecpi", None, "lack column(s) ecpi"),
+    ],
+    ids=["one function of a period", "cost", "ecpi renamed"],
+)
+def test_a_value_column_missing_loads_null_with_a_warning(
+    sandbox, caplog, fault: str, column: str, period: int | None, words: str
+) -> None:
+    """The faults that neither heal nor stop: a value column (not a key, not a whole
+    period) is missing. Missing columns read as null (the tap's reading rule: the API
+    leaves out what it does not have), so the value is lost, but never silently: one
+    warning names what is missing.
     """
     caplog.set_level(logging.INFO)
     report = {**REPORT, "kpis": ["sessions"]}  # count and rate per period
     config = fault_config(sandbox, start_date="2026-06-08", end_date="2026-06-08", reports=[report])
     clean = run_tap(config, now=utc_noon(SANDBOX_TODAY), expect_exit=0)
-    sandbox.script("drop-column:sessions_count_day_0")
+    sandbox.script(fault)  # one window, one call
     run = run_tap(config, now=utc_noon(SANDBOX_TODAY), expect_exit=0)
     before, after = upserted(clean.messages), upserted(run.messages)
     changed = {key for key in before if before[key] != after[key]}
     assert changed, "the fault changed nothing"
-    assert all(key[-1] == 0 for key in changed), "only period 0 rows"
-    assert all(after[key] == {**before[key], "sessions_count": None} for key in changed)
+    assert set(after) == set(before)
+    if period is not None:
+        assert all(key[-1] == period for key in changed)
+    assert all(after[key] == {**before[key], column: None} for key in changed)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    [warning] = [w for w in warnings if "lack count" in w]
-    assert "KPI 'sessions'" in warning
-    assert "null" in warning
+    assert len([w for w in warnings if words in w and "null" in w]) == 1, warnings
