@@ -8,31 +8,48 @@ Completeness is the rule the tap relies on most. With T the query's "today":
   values are visibly smaller than the final ones.
 
 Cells are summed as integers (cents, counts) before any division or currency
-conversion, so a coarse grouping always equals the sum of the finer ones.
+conversion, so a coarse grouping always equals the sum of the finer ones. A KPI is a
+few integer series, each the sum of some cell *terms* (``sandbox.series``); a day's
+per-group sums of each term are kept (``sandbox.groups``) for later queries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from operator import add
+from itertools import chain, repeat
+from operator import mul, sub, truediv
 from typing import Any
 
 from tap_appsflyer_cohort.contract import MAX_PERIOD
 from tap_appsflyer_cohort.naming import api_column, kpi_functions
-from tap_appsflyer_cohort.sandbox.account import (
-    DECAY,
-    DIMENSION_INDEX,
-    GROWTH,
-    Account,
-    App,
-    Cell,
+from tap_appsflyer_cohort.sandbox.account import Account
+from tap_appsflyer_cohort.sandbox.catalog import DIMENSION_INDEX, App
+from tap_appsflyer_cohort.sandbox.cells import REVENUE_EVENT, DayCells
+from tap_appsflyer_cohort.sandbox.groups import (
+    DayGroups,
+    Selection,
+    Series,
+    combine,
+    difference,
+    group_day,
+)
+from tap_appsflyer_cohort.sandbox.series import (
+    ACTIVE,
+    ACTIVE_DAILY,
+    REVENUE_CENTS,
+    REVENUE_COUNTS,
+    SESSIONS,
+    UNINSTALLS,
+    Term,
+    event_terms,
 )
 from tap_appsflyer_cohort.sandbox.validation import Query
 
 REVENUE_KPIS = frozenset({"revenue", "roas", "roi"})
-Series = list[list[int]]
+#: One group's integer series (one per KPI series, one value per period).
+GroupSeries = list[Sequence[int]]
 
 
 @dataclass
@@ -69,18 +86,7 @@ def evaluate(query: Query, account: Account, app: App) -> Table:
     table = Table(query.groupings, query.kpi, functions, periods)
     if query.first_date > query.today:
         return table  # Dates in the future: a valid query with no data.
-    series_of = _series_builder(query, account, app, periods)
-    groups: dict[tuple[str, ...], list[Any]] = {}
-    for day, cell, label in _matching_cells(query, account, app):
-        key = tuple(label if g == "date" else _dimension(cell, g) for g in query.groupings)
-        series = series_of(cell, (query.today - day).days)
-        entry = groups.get(key)
-        if entry is None:
-            groups[key] = [cell.users, cell.cost_cents, series]
-        else:
-            entry[0] += cell.users
-            entry[1] += cell.cost_cents
-            entry[2] = [list(map(add, old, new)) for old, new in zip(entry[2], series, strict=True)]
+    groups = _group_sums(query, account, app, periods)
     rate = app.rate if query.preferred_currency else 1.0
     make_row = _row_maker(query, functions, rate)
     table.rows = [
@@ -91,162 +97,202 @@ def evaluate(query: Query, account: Account, app: App) -> Table:
     return table
 
 
-def _dimension(cell: Cell, name: str) -> str:
-    return cell.cohort_type if name == "cohort_type" else cell.dims[DIMENSION_INDEX[name]]
+def _group_sums(
+    query: Query, account: Account, app: App, periods: tuple[int, ...]
+) -> dict[tuple[str, ...], list[Any]]:
+    """Per output group (key in ``groupings`` order): [users, cost cents, series]."""
+    outputs = kpi_series(query, account, app)
+    selection = query_selection(query)
+    key_indices = tuple(DIMENSION_INDEX[g] for g in query.groupings if g != "date")
+    profile_groups = account.profile_groups(app.app_id, selection, key_indices)
+    full_key = _key_builder(query.groupings)
+    cumulative = query.aggregation_type == "cumulative"
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for day, hours in _days(query):
+
+        def load(day: date = day) -> DayCells:
+            return account.day_cells(app.app_id, day)
+
+        # Hourly groups depend on the hours the query's "now" covers: not kept.
+        cache_key = (app.app_id, day, selection, key_indices)
+        day_groups = account.day_groups.fetch(cache_key) if hours is None else None
+        if day_groups is None:
+            day_groups = group_day(load(), profile_groups, hours)
+        elapsed = (query.today - day).days
+        values = day_values(day_groups, outputs, periods, elapsed, cumulative, load)
+        if hours is None:
+            account.day_groups.store(cache_key, day_groups)  # new, or grown: re-weighed
+        label = day.isoformat()
+        for subkey, users, cost, series in zip(
+            day_groups.keys, day_groups.users, day_groups.cost_cents, values, strict=True
+        ):
+            if hours is None:
+                key = full_key(label, subkey)
+            else:
+                key = full_key(f"{label} {subkey[-1]:02d}:00:00", subkey[:-1])
+            entry = groups.get(key)
+            if entry is None:
+                groups[key] = [users, cost, series]
+            else:
+                entry[0] += users
+                entry[1] += cost
+                entry[2] = [combine(old, new) for old, new in zip(entry[2], series, strict=True)]
+    return groups
 
 
-def _matching_cells(query: Query, account: Account, app: App) -> list[tuple[date, Cell, str]]:
-    """Return (LTV date, cell, date label) for every cell the query covers."""
+def query_selection(query: Query) -> Selection:
+    """The cohort types and dimension filters a query covers."""
     types = {"unified": {"user_acquisition", "retargeting"}}.get(
         query.cohort_type, {query.cohort_type}
     )
     if "cohort_type" in query.filters:
         types &= query.filters["cohort_type"]
-    checks = [
+    checks = sorted(
         (DIMENSION_INDEX[name], allowed)
         for name, allowed in query.filters.items()
-        if name in DIMENSION_INDEX
-    ]
+        if name in DIMENSION_INDEX and name != "cohort_type"
+    )
+    return Selection(frozenset(types), tuple(checks))
+
+
+def _days(query: Query) -> Iterator[tuple[date, frozenset[int] | None]]:
+    """Yield each LTV date of the window, with the hours it covers for hourly queries."""
     hourly = query.granularity == "hour"
     window_start = query.start.replace(minute=0, second=0)
-    found: list[tuple[date, Cell, str]] = []
     day = query.first_date
     while day <= query.last_date:
-        if not hourly and day >= query.today:
-            break  # Cohorts of today or later have no data yet.
-        label = day.isoformat()
-        midnight = datetime(day.year, day.month, day.day)
-        for cell in account.cells(app.app_id, day):
-            if cell.cohort_type not in types:
-                continue
-            if checks and not all(cell.dims[i] in allowed for i, allowed in checks):
-                continue
-            if hourly:
-                moment = midnight + timedelta(hours=cell.hour)
-                complete = moment + timedelta(hours=1) <= query.local_now
-                if not (window_start <= moment <= query.end and complete):
-                    continue
-                found.append((day, cell, f"{label} {cell.hour:02d}:00:00"))
-            else:
-                found.append((day, cell, label))
+        if not hourly:
+            if day >= query.today:
+                return  # Cohorts of today or later have no data yet.
+            yield day, None
+        else:
+            midnight = datetime(day.year, day.month, day.day)
+            hours = frozenset(
+                hour
+                for hour in range(24)
+                if window_start <= midnight + timedelta(hours=hour) <= query.end
+                and midnight + timedelta(hours=hour + 1) <= query.local_now
+            )
+            yield day, hours
         day += timedelta(days=1)
-    return found
 
 
-def _cumulative(
-    base: int, span: float, curve: Sequence[float], periods: Sequence[int], elapsed: int
-) -> list[int]:
-    """Cumulative values through each period; day ``elapsed`` (today) counts half."""
-    values = [base + int(span * curve[p]) for p in periods]
-    if periods and periods[-1] >= elapsed:
-        before = base + int(span * curve[elapsed - 1]) if elapsed > 0 else 0
-        today = base + int(span * curve[elapsed])
-        half = before + (today - before) // 2
-        values = [v if p < elapsed else half for v, p in zip(values, periods, strict=True)]
-    return values
+def _key_builder(groupings: tuple[str, ...]) -> Callable[[str, tuple[Any, ...]], tuple[Any, ...]]:
+    """Return a function placing the date label among the other grouping values."""
+    if "date" not in groupings:
+        return lambda label, others: others
+    at = groupings.index("date")
+    return lambda label, others: (*others[:at], label, *others[at:])
 
 
-def _on_day(span: float, curve: Sequence[float], periods: Sequence[int]) -> list[int]:
-    """Daily increments of a cumulative count (base 0)."""
-    return [int(span * curve[p]) - (int(span * curve[p - 1]) if p else 0) for p in periods]
-
-
-def _daily_unique(
-    users: int, share: float, decay: Sequence[float], periods: Sequence[int]
-) -> list[int]:
-    return [int(users * share * decay[p]) for p in periods]
-
-
-def _series_builder(
-    query: Query, account: Account, app: App, periods: tuple[int, ...]
-) -> Callable[[Cell, int], Series]:
-    """Return a function giving one cell's integer series for the query's KPI."""
+def kpi_series(query: Query, account: Account, app: App) -> list[Series]:
+    """The KPI's integer series, each the sum of its terms (no term: all zeros)."""
     cumulative = query.aggregation_type == "cumulative"
     kpi = query.kpi
-    zeros = [0] * len(periods)
-
-    def count(span: float, curve: int, elapsed: int) -> list[int]:
-        if cumulative:
-            return _cumulative(0, span, GROWTH[curve], periods, elapsed)
-        return _on_day(span, GROWTH[curve], periods)
-
     if kpi in REVENUE_KPIS:
         kinds = sorted(query.filters.get("revenue_type", {"regular", "ad_monetization"}))
-
-        def revenue(cell: Cell, elapsed: int) -> Series:
-            counts, cents = list(zeros), list(zeros)
-            for kind in kinds:
-                span, curve, price = cell.revenue[kind]
-                counts = list(map(add, counts, count(span, curve, elapsed)))
-                cents = list(map(add, cents, count(span * price, curve, elapsed)))
-            return [counts, cents]
-
-        return revenue
+        counts = tuple(REVENUE_COUNTS[kind] for kind in kinds) if kpi == "revenue" else ()
+        return [counts, tuple(REVENUE_CENTS[kind] for kind in kinds)]
     if kpi == "sessions":
-
-        def sessions(cell: Cell, elapsed: int) -> Series:
-            counts = count(cell.sessions_span, cell.sessions_curve, elapsed)
-            if cumulative:
-                base = int(cell.users * cell.active_share)
-                curve = GROWTH[cell.active_curve]
-                active = _cumulative(base, cell.active_span, curve, periods, elapsed)
-            else:
-                active = _daily_unique(
-                    cell.users, cell.active_share, DECAY[cell.active_decay], periods
-                )
-            return [counts, active]
-
-        return sessions
+        return [(SESSIONS,), (ACTIVE,) if cumulative else (ACTIVE_DAILY,)]
     if kpi == "uninstalls":
-        return lambda cell, elapsed: [count(cell.uninstalls_span, cell.uninstalls_curve, elapsed)]
+        return [(UNINSTALLS,)]
     kind = account.event_kind(app, kpi)
     if kind is None:
-        return lambda cell, elapsed: [list(zeros), list(zeros), list(zeros)]
+        return [(), (), ()]
+    terms = event_terms(kpi, kind)
+    cents = (terms["cents"],) if kind == REVENUE_EVENT else ()  # others: zero sums
+    uniques = terms["converters"] if cumulative else terms["uniques"]
+    return [(terms["count"],), cents, (uniques,)]
 
-    def event(cell: Cell, elapsed: int) -> Series:
-        params = cell.event(kpi, kind)
-        counts = count(params.count_span, params.count_curve, elapsed)
-        cents = (
-            count(params.cents_span, params.cents_curve, elapsed)
-            if params.cents_span
-            else list(zeros)
-        )
-        if cumulative:
-            curve = GROWTH[params.converters_curve]
-            base, span = params.converters_base, params.converters_span
-            uniques = _cumulative(base, span, curve, periods, elapsed)
-        else:
-            uniques = _daily_unique(cell.users, params.unique_share, DECAY[params.decay], periods)
-        return [counts, cents, uniques]
 
-    return event
+def day_values(
+    groups: DayGroups,
+    outputs: list[Series],
+    periods: tuple[int, ...],
+    elapsed: int,
+    cumulative: bool,
+    load: Callable[[], DayCells],
+) -> list[GroupSeries]:
+    """Per group of one day: each output series over ``periods``.
+
+    Periods before ``elapsed`` (complete days) read the sums; with partial data the
+    later ones all hold the value of today, counted half.
+    """
+    complete = [p for p in periods if p < elapsed]
+    later = len(periods) - len(complete)
+    width = len(groups.keys)
+    by_output: list[list[tuple[int, ...]]] = []
+    for terms in outputs:
+        vectors: list[Sequence[int]] = [[0] * width] * len(periods)
+        for number, term in enumerate(terms):
+            found = _term_vectors(groups, term, complete, later, elapsed, cumulative, load)
+            vectors = found if number == 0 else list(map(combine, vectors, found))
+        by_output.append(list(zip(*vectors, strict=True)) or [()] * width)
+    return [list(series) for series in zip(*by_output, strict=True)]
+
+
+def _term_vectors(
+    groups: DayGroups,
+    term: Term,
+    complete: list[int],
+    later: int,
+    elapsed: int,
+    cumulative: bool,
+    load: Callable[[], DayCells],
+) -> list[Sequence[int]]:
+    """One term's per-group values, period by period."""
+    if term.daily:
+        sums = groups.point_sums(term, complete, load)
+        return [sums[p] for p in complete]
+    if cumulative:
+        sums = groups.point_sums(term, complete, load)
+        base = groups.base_sums(term, load)
+        found: list[Sequence[int]] = [
+            sums[p] if base is None else combine(base, sums[p]) for p in complete
+        ]
+        if later:
+            found.extend([groups.half_sums(term, elapsed, load)] * later)
+        return found
+    needed = sorted({*complete, *(p - 1 for p in complete if p)})
+    sums = groups.point_sums(term, needed, load)
+    return [difference(sums[p], sums[p - 1]) if p else sums[p] for p in complete]
 
 
 def _row_maker(
     query: Query, functions: tuple[str, ...], rate: float
-) -> Callable[[tuple[str, ...], int, int, Series], list[Any]]:
+) -> Callable[[tuple[str, ...], int, int, GroupSeries], list[Any]]:
     """Return a function turning one group's integer sums into output values."""
     per_user = query.per_user
     kpi = query.kpi
 
-    def make_row(key: tuple[str, ...], users: int, cost: int, series: Series) -> list[Any]:
-        def plain(values: list[int]) -> list[Any]:
-            return [round(v / users, 4) for v in values] if per_user else values
+    def make_row(key: tuple[str, ...], users: int, cost: int, series: GroupSeries) -> list[Any]:
+        # Each helper is the plain per-value formula written as C-level ``map`` chains.
+        def plain(values: Sequence[int]) -> Iterable[Any]:
+            if not per_user:
+                return values
+            return map(round, map(truediv, values, repeat(users)), repeat(4))  # v / users
 
-        def money(cents: list[int]) -> list[float]:
-            if per_user:
-                return [round(c * rate / 100 / users, 4) for c in cents]
+        def money(cents: Sequence[int]) -> Iterable[float]:
+            if per_user:  # round(c * rate / 100 / users, 4)
+                units = map(truediv, map(mul, cents, repeat(rate)), repeat(100))
+                return map(round, map(truediv, units, repeat(users)), repeat(4))
             if rate == 1.0:
-                return [c / 100 for c in cents]  # already exact to the cent
-            return [round(c * rate / 100, 2) for c in cents]
+                return map(truediv, cents, repeat(100))  # c / 100: already exact to the cent
+            units = map(truediv, map(mul, cents, repeat(rate)), repeat(100))
+            return map(round, units, repeat(2))  # round(c * rate / 100, 2)
 
-        def percent(values: list[int]) -> list[float]:
-            return [round(v * 100 / users, 2) for v in values]
+        def percent(values: Sequence[int]) -> Iterable[float]:
+            shares = map(truediv, map(mul, values, repeat(100)), repeat(users))
+            return map(round, shares, repeat(2))  # round(v * 100 / users, 2)
 
-        def on_cost(values: list[int]) -> list[float | None]:
-            return [round(v * 100 / cost, 2) if cost else None for v in values]
+        def on_cost(values: Sequence[int]) -> Iterable[float | None]:
+            if not cost:
+                return [None] * len(values)
+            shares = map(truediv, map(mul, values, repeat(100)), repeat(cost))
+            return map(round, shares, repeat(2))  # round(v * 100 / cost, 2)
 
-        by_function: dict[str, list[Any]]
+        by_function: dict[str, Iterable[Any]]
         if kpi in REVENUE_KPIS:
             counts, cents = series
             if kpi == "revenue":
@@ -254,7 +300,7 @@ def _row_maker(
             elif kpi == "roas":
                 by_function = {"rate": on_cost(cents)}
             else:
-                by_function = {"rate": on_cost([c - cost for c in cents])}
+                by_function = {"rate": on_cost(list(map(sub, cents, repeat(cost))))}
         elif kpi == "sessions":
             counts, active = series
             by_function = {"count": plain(counts), "rate": percent(active)}
@@ -273,7 +319,6 @@ def _row_maker(
         cost_value = cost / 100 if rate == 1.0 else round(cost * rate / 100, 2)
         ecpi = round(cost * rate / 100 / users, 2) if cost else None
         ordered = [by_function[f] for f in functions]
-        kpi_values = [value for per_period in zip(*ordered, strict=True) for value in per_period]
-        return [*key, users, ecpi, cost_value, *kpi_values]
+        return [*key, users, ecpi, cost_value, *chain.from_iterable(zip(*ordered, strict=True))]
 
     return make_row

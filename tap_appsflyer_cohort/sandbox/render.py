@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 from tap_appsflyer_cohort.naming import api_measure
-from tap_appsflyer_cohort.sandbox.account import App
+from tap_appsflyer_cohort.sandbox.catalog import App
 from tap_appsflyer_cohort.sandbox.query import Table
 from tap_appsflyer_cohort.sandbox.validation import Query
 

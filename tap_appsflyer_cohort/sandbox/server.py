@@ -21,8 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from tap_appsflyer_cohort.sandbox.account import Account, stable_seed
+from tap_appsflyer_cohort.sandbox.account import Account
 from tap_appsflyer_cohort.sandbox.api import CohortApi, Reply, error_reply, json_reply
+from tap_appsflyer_cohort.sandbox.catalog import stable_seed
 from tap_appsflyer_cohort.sandbox.faults import (
     HTML_PAGE,
     STATUS_FAULTS,
