@@ -305,7 +305,7 @@ def _emitted_in_order(stdout: bytes) -> bool:
 
 def bench_pacing() -> dict[str, Any]:
     """600 calls/min, 2 s latency: pipelined vs one request in flight."""
-    pipelined = _run_backfill(730, in_flight=24, rpm=600, latency=2.0)
+    pipelined = _run_backfill(730, in_flight=32, rpm=600, latency=2.0)
     single = _run_backfill(730, in_flight=1, rpm=600, latency=2.0, time_limit=40)
     return {
         "limit_calls_per_min": 600,
