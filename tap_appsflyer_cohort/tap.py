@@ -17,7 +17,6 @@ from singer_sdk.helpers._util import load_json
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import _ConfigInput
 
-from tap_appsflyer_cohort.memory import limit_malloc_arenas
 from tap_appsflyer_cohort.output import RecordBufferedWriter
 from tap_appsflyer_cohort.pacer import BudgetExhaustedError, Pacer
 from tap_appsflyer_cohort.prefetch import FetchJob, Prefetcher
@@ -100,7 +99,6 @@ class TapAppsFlyerCohort(Tap):
     @cached_property
     def executor(self) -> ThreadPoolExecutor:
         """Worker threads for requests in flight; emission stays ordered."""
-        limit_malloc_arenas()
         return ThreadPoolExecutor(
             max_workers=self.settings.max_requests_in_flight, thread_name_prefix="cohort-fetch"
         )
