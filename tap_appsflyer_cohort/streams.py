@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -105,7 +104,6 @@ class CohortReportStream(RESTStream[None]):
         settings: Settings,
         *,
         pacer: Pacer,
-        executor: ThreadPoolExecutor,
         session: requests.Session,
         limits: RunLimits,
         prefetcher: Prefetcher,
@@ -114,7 +112,6 @@ class CohortReportStream(RESTStream[None]):
         self.report = report
         self.settings = settings
         self.pacer = pacer
-        self.executor = executor
         self.limits = limits
         self._session = session
         self._plain_output: bool | None = None
@@ -322,8 +319,8 @@ class CohortReportStream(RESTStream[None]):
                 self.logger.warning("Ignoring unreadable bookmark %r in state", bookmark)
         return planner.Ledger()
 
-    def plan_for(self, app_id: str, ledger: planner.Ledger, today: date) -> list[planner.Window]:
-        """The windows this report needs for this app today."""
+    def plan_for(self, ledger: planner.Ledger, today: date) -> list[planner.Window]:
+        """The windows this report needs today, given what its ledger says is loaded."""
         bounds = self._date_bounds(today)
         if bounds is None:
             return []
@@ -359,7 +356,7 @@ class CohortReportStream(RESTStream[None]):
             app_id = context["app_id"]
             today = self.app_today(app_id)
             ledger = self.load_ledger(context)
-            windows = self.plan_for(app_id, ledger, today)
+            windows = self.plan_for(ledger, today)
             self._plans[app_id] = (today, ledger)
             calls = len(windows) * len(self.report.kpis)
             self.logger.info(

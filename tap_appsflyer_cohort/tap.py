@@ -153,7 +153,6 @@ class TapAppsFlyerCohort(Tap):
                 report,
                 self.settings,
                 pacer=self.pacer,
-                executor=self.executor,
                 session=self.session,
                 limits=self.run_limits,
                 prefetcher=self.prefetcher,
