@@ -226,10 +226,11 @@ def test_bare_429_waits_for_the_next_minute_then_heals(sandbox, caplog) -> None:
     [wait] = _waits(caplog)
     [record] = [r for r in caplog.records if "Retrying" in r.getMessage()]
     assert "HTTP 429" in record.getMessage()
-    # The retry lands 0.5-3 s (jitter) after the next minute boundary of the tap's clock
-    # (logged with one decimal, a few ms after the wait was chosen).
+    # The retry lands 0.5-3 s (jitter) after the next minute boundary of the tap's clock.
+    # The wait is logged with one decimal (±0.05 s) some time after it was chosen: a few ms
+    # on an idle machine, more on a loaded 2-core CI runner, hence the upper slack.
     boundary = (record.created // 60 + 1) * 60
-    assert boundary + 0.5 - 0.2 <= record.created + wait <= boundary + 3.0 + 0.2
+    assert boundary + 0.5 - 0.2 <= record.created + wait <= boundary + 3.0 + 0.6
     assert upserted(run.messages) == upserted(clean.messages)
 
 
