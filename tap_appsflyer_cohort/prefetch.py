@@ -96,10 +96,6 @@ class Prefetcher:
             self._queue.appendleft(job)
             self._submit(job)
 
-    def has(self, stream: WindowSource, app_id: str) -> bool:
-        """True while windows of this stream and app are queued."""
-        return any(job.belongs_to(stream, app_id) for job in self._queue)
-
     def take(self, stream: WindowSource, app_id: str) -> FetchJob | None:
         """The next window of this stream and app (sent, maybe answered), or None."""
         for index, job in enumerate(self._queue):

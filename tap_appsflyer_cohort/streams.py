@@ -118,6 +118,7 @@ class CohortReportStream(RESTStream[None]):
         self.prefetcher = prefetcher
         self.plan_all = plan_all
         self._plans: dict[str, tuple[date, planner.Ledger]] = {}
+        self._warned: set[str] = set()
         self._time_extracted = datetime.now(timezone.utc)
         super().__init__(tap=tap, name=report.name, schema=build_schema(report))
         self.primary_keys = key_properties(report)
@@ -618,9 +619,8 @@ class CohortReportStream(RESTStream[None]):
     # ---- helpers -------------------------------------------------------------------
 
     def _warn_once(self, message: str) -> None:
-        warned: set[str] = self.__dict__.setdefault("_warned", set())
-        if message not in warned:
-            warned.add(message)
+        if message not in self._warned:
+            self._warned.add(message)
             self.logger.warning("%s", message)
 
     def halve_window_size(self, server_text: str, refused_days: int) -> bool:
