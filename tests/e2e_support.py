@@ -24,6 +24,7 @@ from tests.helpers import TapRun
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ROOT / ".venv-targets"
 INSTALL_HINT = "`bash .ci/run` installs it (README, 'Development')"
+DSN = os.environ.get("E2E_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
 
 
 def on_ci() -> bool:
@@ -166,3 +167,17 @@ def assert_matches_truth(
         row = loaded[key]
         for column, value in expected.items():
             assert as_number(row[column]) == as_number(value), (key, column, row[column], value)
+
+
+def postgres_target_config(schema: str) -> dict[str, Any]:
+    """target-postgres settings for the test database (from DSN), loading into ``schema``."""
+    params = dict(part.split("=", 1) for part in DSN.split())
+    return {
+        "host": params.get("host", "127.0.0.1"),
+        "port": int(params.get("port", "5432")),
+        "user": params.get("user", "postgres"),
+        "database": params.get("dbname", "test"),
+        # The target insists on a password even where trust auth needs none.
+        "password": params.get("password", ""),
+        "default_target_schema": schema,
+    }

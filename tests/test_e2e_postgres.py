@@ -8,7 +8,6 @@ TARGET_POSTGRES_EXECUTABLE). PostgreSQL: 127.0.0.1:5432, database `test`, user `
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,9 +19,11 @@ import pytest
 from tap_appsflyer_cohort.naming import output_column
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer
 from tests.e2e_support import (
+    DSN,
     TARGETS,
     assert_matches_truth,
     executable,
+    postgres_target_config,
     run_target,
     sandbox_truth,
     singer_lines,
@@ -35,7 +36,6 @@ psycopg = pytest.importorskip("psycopg")
 
 pytestmark = pytest.mark.e2e
 
-DSN = os.environ.get("E2E_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
 APP = "id123456789"
 PERIODS = [0, 1, 3, 7]
 #: Campaign `c` is blank for organic installs: the key column must hold "" (never NULL).
@@ -70,19 +70,6 @@ def pg_schema() -> Iterator[tuple[Any, str]]:
     finally:
         connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         connection.close()
-
-
-def target_config(schema: str) -> dict[str, Any]:
-    params = dict(part.split("=", 1) for part in DSN.split())
-    return {
-        "host": params.get("host", "127.0.0.1"),
-        "port": int(params.get("port", "5432")),
-        "user": params.get("user", "postgres"),
-        "database": params.get("dbname", "test"),
-        # The target insists on a password even where trust auth needs none.
-        "password": params.get("password", ""),
-        "default_target_schema": schema,
-    }
 
 
 def columns_of(connection: Any, schema: str, table: str) -> dict[str, tuple[str, str]]:
@@ -122,7 +109,7 @@ def test_two_runs_a_day_apart_upsert_into_postgres(
     )
 
     first = run_tap(config, now=utc_noon(sandbox.today), expect_exit=0)
-    states = run_target(target, target_config(schema), singer_lines(first), tmp_path)
+    states = run_target(target, postgres_target_config(schema), singer_lines(first), tmp_path)
     assert states[-1] == first.last_state  # state is echoed only once its rows are loaded
 
     sandbox.set_today(sandbox.today + timedelta(days=1))
@@ -131,7 +118,7 @@ def test_two_runs_a_day_apart_upsert_into_postgres(
         (r["app_id"], r["date"], r["pid"]) for r in second.records[WIDE["name"]]
     }
     assert reread, "run 2 should refresh maturing cohorts already loaded by run 1"
-    run_target(target, target_config(schema), singer_lines(second), tmp_path)
+    run_target(target, postgres_target_config(schema), singer_lines(second), tmp_path)
 
     long_columns = columns_of(connection, schema, LONG["name"])
     assert long_columns["date"][0] == "date"

@@ -11,7 +11,6 @@ that the state already covered. The moments come from a seeded generator.
 from __future__ import annotations
 
 import json
-import os
 import random
 import uuid
 from collections import Counter
@@ -25,7 +24,15 @@ from typing import Any
 import pytest
 
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
-from tests.e2e_support import TARGETS, as_number, executable, run_target, skip_or_fail
+from tests.e2e_support import (
+    DSN,
+    TARGETS,
+    as_number,
+    executable,
+    postgres_target_config,
+    run_target,
+    skip_or_fail,
+)
 from tests.helpers import TapRun, run_tap_cli, sandbox_config
 from tests.reliability_support import (
     KilledRun,
@@ -145,8 +152,6 @@ def test_kills_land_across_the_run(trials: list[Trial], clean: KilledRun) -> Non
 
 # ---- one trial through a real target ---------------------------------------------------
 
-DSN = os.environ.get("E2E_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
-
 
 @pytest.mark.e2e
 def test_killed_run_into_postgres_leaves_the_clean_table(
@@ -160,15 +165,7 @@ def test_killed_run_into_postgres_leaves_the_clean_table(
     except psycopg.OperationalError as exc:
         skip_or_fail(f"no PostgreSQL at {DSN!r}: {str(exc).strip().splitlines()[0]}")
     schema = f"kill_{uuid.uuid4().hex[:12]}"
-    params = dict(part.split("=", 1) for part in DSN.split())
-    target_config = {
-        "host": params.get("host", "127.0.0.1"),
-        "port": int(params.get("port", "5432")),
-        "user": params.get("user", "postgres"),
-        "database": params.get("dbname", "test"),
-        "password": params.get("password", ""),
-        "default_target_schema": schema,
-    }
+    target_config = postgres_target_config(schema)
     config = _config(server)
     try:
         killed = run_and_kill(config, tmp_path, clean.seconds / 2)

@@ -16,22 +16,9 @@ import pytest
 
 from tap_appsflyer_cohort.sandbox.options import SandboxOptions
 from tap_appsflyer_cohort.sandbox.server import SandboxServer
+from tests.test_sandbox_support import EUR_APP, IOS, JPY_APP, base_body
 
-IOS, JPY_APP, EUR_APP = "id123456789", "com.example.app", "com.example.game"
 EVERY_PERIOD = list(range(181))
-
-
-def _body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "cohort_type": "user_acquisition",
-        "from": "2026-05-01",
-        "to": "2026-05-05",
-        "groupings": ["date", "pid"],
-        "kpis": ["af_purchase"],
-        "aggregation_type": "cumulative",
-    }
-    body.update(overrides)
-    return body
 
 
 _OLD = {"from": "2025-08-01", "to": "2025-08-20"}
@@ -39,12 +26,12 @@ _MATURING = {"from": "2026-05-20", "to": "2026-06-14"}
 
 #: name -> (server options, app, body, format)
 CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
-    "event_cumulative": ({}, IOS, _body(), "csv"),
-    "event_on_day_old": ({}, IOS, _body(aggregation_type="on_day", **_OLD), "csv"),
+    "event_cumulative": ({}, IOS, base_body(), "csv"),
+    "event_on_day_old": ({}, IOS, base_body(aggregation_type="on_day", **_OLD), "csv"),
     "sessions_on_day_wide": (
         {},
         IOS,
-        _body(
+        base_body(
             kpis=["sessions"],
             aggregation_type="on_day",
             groupings=["date", "pid", "c", "af_adset", "af_ad", "geo"],
@@ -54,25 +41,27 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "sessions_cumulative_partial": (
         {},
         EUR_APP,
-        _body(kpis=["sessions"], partial_data=True, filters={"period": EVERY_PERIOD}, **_MATURING),
+        base_body(
+            kpis=["sessions"], partial_data=True, filters={"period": EVERY_PERIOD}, **_MATURING
+        ),
         "csv",
     ),
     "uninstalls_per_user": (
         {},
         JPY_APP,
-        _body(kpis=["uninstalls"], per_user=True, groupings=["date", "geo"], **_OLD),
+        base_body(kpis=["uninstalls"], per_user=True, groupings=["date", "geo"], **_OLD),
         "csv",
     ),
     "revenue_currency_on_day": (
         {},
         JPY_APP,
-        _body(kpis=["revenue"], aggregation_type="on_day", preferred_currency=True, **_OLD),
+        base_body(kpis=["revenue"], aggregation_type="on_day", preferred_currency=True, **_OLD),
         "csv",
     ),
     "revenue_per_user_currency_tz": (
         {},
         EUR_APP,
-        _body(
+        base_body(
             kpis=["revenue"],
             per_user=True,
             preferred_currency=True,
@@ -85,25 +74,27 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "revenue_type_filter": (
         {},
         IOS,
-        _body(kpis=["revenue"], filters={"revenue_type": ["ad_monetization"], "period": [0, 7]}),
+        base_body(
+            kpis=["revenue"], filters={"revenue_type": ["ad_monetization"], "period": [0, 7]}
+        ),
         "csv",
     ),
     "roas_unified_by_cohort_type": (
         {},
         IOS,
-        _body(kpis=["roas"], cohort_type="unified", groupings=["date", "cohort_type", "pid"]),
+        base_body(kpis=["roas"], cohort_type="unified", groupings=["date", "cohort_type", "pid"]),
         "csv",
     ),
     "roi_retargeting_json": (
         {},
         EUR_APP,
-        _body(kpis=["roi"], cohort_type="retargeting", aggregation_type="on_day"),
+        base_body(kpis=["roi"], cohort_type="retargeting", aggregation_type="on_day"),
         "json",
     ),
     "event_filters_min_size": (
         {},
         IOS,
-        _body(
+        base_body(
             groupings=["date", "af_channel", "attributed_touch_type", "site_id"],
             filters={"pid": ["tiktokglobal_int", "unityads_int"], "geo": ["US", "JP", "DE"]},
             min_cohort_size=25,
@@ -114,13 +105,13 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "registration_no_date_grouping": (
         {},
         JPY_APP,
-        _body(kpis=["af_complete_registration"], groupings=["geo", "af_prt"], **_OLD),
+        base_body(kpis=["af_complete_registration"], groupings=["geo", "af_prt"], **_OLD),
         "csv",
     ),
     "level_date_not_first_json": (
         {},
         IOS,
-        _body(
+        base_body(
             kpis=["af_level_achieved"],
             groupings=["pid", "date", "af_keywords"],
             aggregation_type="on_day",
@@ -131,14 +122,14 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "trial_event_case_sensitive": (
         {},
         IOS,
-        _body(kpis=["Start Trial Auth"], groupings=["date", "af_sub1"], partial_data=True),
+        base_body(kpis=["Start Trial Auth"], groupings=["date", "af_sub1"], partial_data=True),
         "csv",
     ),
-    "unknown_event_zeros": ({}, EUR_APP, _body(kpis=["not_an_event"]), "csv"),
+    "unknown_event_zeros": ({}, EUR_APP, base_body(kpis=["not_an_event"]), "csv"),
     "ids_and_channels": (
         {},
         EUR_APP,
-        _body(
+        base_body(
             kpis=["sessions"],
             groupings=["date", "af_c_id", "af_adset_id", "af_ad_id", "af_channel"],
             filters={"cohort_type": ["user_acquisition"], "af_channel": ["TikTok", "Pangle"]},
@@ -149,7 +140,7 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "hour_granularity": (
         {},
         IOS,
-        _body(
+        base_body(
             granularity="hour",
             groupings=["date", "pid", "geo"],
             partial_data=True,
@@ -161,7 +152,7 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "hour_granularity_app_timezone": (
         {"time_of_day": time(3, 30)},
         JPY_APP,
-        _body(
+        base_body(
             kpis=["revenue"],
             granularity="hour",
             preferred_timezone=True,
@@ -172,25 +163,25 @@ CASES: dict[str, tuple[dict[str, Any], str, dict[str, Any], str]] = {
     "window_reaching_today": (
         {},
         IOS,
-        _body(kpis=["uninstalls"], **{"from": "2026-06-10", "to": "2026-06-20"}),
+        base_body(kpis=["uninstalls"], **{"from": "2026-06-10", "to": "2026-06-20"}),
         "csv",
     ),
     "other_seed_and_scale": (
         {"seed": 7, "scale": 2},
         JPY_APP,
-        _body(kpis=["af_purchase"], aggregation_type="on_day", groupings=["date", "c"], **_OLD),
+        base_body(kpis=["af_purchase"], aggregation_type="on_day", groupings=["date", "c"], **_OLD),
         "csv",
     ),
     "row_cap_truncates": (
         {"row_cap": 40},
         IOS,
-        _body(groupings=["date", "af_ad", "geo"], **_OLD),
+        base_body(groupings=["date", "af_ad", "geo"], **_OLD),
         "csv",
     ),
     "sixty_days_default_periods": (
         {},
         IOS,
-        _body(
+        base_body(
             kpis=["revenue"],
             aggregation_type="on_day",
             **{"from": "2025-07-20", "to": "2025-09-17"},
