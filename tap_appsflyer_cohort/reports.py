@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -167,6 +167,8 @@ class Settings:
     default_app_timezone: str | None = None
     app_currencies: Mapping[str, str] = field(default_factory=dict)
     default_app_currency: str | None = None
+    #: The moment the tap takes for "now" (demos and tests against the sandbox only).
+    as_of: datetime | None = None
 
     def apps_for(self, report: Report) -> tuple[str, ...]:
         """The apps a report syncs: its own list, else the tap's."""
@@ -209,6 +211,31 @@ def _parse_date(value: Any, where: str) -> date:
         return date.fromisoformat(value[:10])
     except ValueError:
         raise ReportConfigError(where, f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _parse_moment(value: Any, where: str) -> datetime:
+    """An ISO 8601 date-time (UTC when no offset is given), or a date at this time of day."""
+    moment: datetime | None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, datetime.now(timezone.utc).time())
+    elif isinstance(value, str) and _DATE.fullmatch(value.strip()):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                moment = datetime.combine(
+                    date.fromisoformat(text), datetime.now(timezone.utc).time()
+                )
+            else:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+    else:
+        moment = None
+    if moment is None:
+        raise ReportConfigError(where, f"expected an ISO 8601 date-time, got {value!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _bool(raw: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
@@ -551,12 +578,22 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
     timezones, default_tz = _per_app(config.get("app_timezone"), "app_timezone", _timezone)
     currencies, default_currency = _per_app(config.get("app_currency"), "app_currency", _currency)
     where = "setting"
+    api_url = _check_api_url(config.get("api_url", DEFAULT_API_URL))
+    as_of = None
+    if config.get("as_of") not in (None, ""):
+        as_of = _parse_moment(config["as_of"], "setting 'as_of'")
+        if not _is_loopback((urlparse(api_url).hostname or "").lower()):
+            raise ReportConfigError(
+                "setting 'as_of'",
+                "is for demos and tests against the sandbox (a loopback api_url) only: "
+                "the real API's today is the real one",
+            )
     return Settings(
         api_token=token if isinstance(token, str) else "",
         app_ids=app_ids,
         start_date=start,
         end_date=end,
-        api_url=_check_api_url(config.get("api_url", DEFAULT_API_URL)),
+        api_url=api_url,
         reports=reports,
         max_window_days=_int(config, "max_window_days", where, MAX_RANGE_DAYS, 1, 366),
         requests_per_minute=_int(
@@ -576,4 +613,5 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
         default_app_timezone=default_tz,
         app_currencies=currencies,
         default_app_currency=default_currency,
+        as_of=as_of,
     )

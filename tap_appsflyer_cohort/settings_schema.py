@@ -204,6 +204,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         "target-duckdb.",
     ),
     th.Property(
+        "as_of",
+        th.StringType,
+        description="Demos and tests only: the moment (ISO 8601, UTC unless an offset is "
+        "given) the tap takes for now, e.g. to run it 'a week ago' against a sandbox started "
+        "with the same --today. Allowed only with a loopback api_url.",
+    ),
+    th.Property(
         "response_format",
         th.StringType(allowed_values=["csv", "json"]),
         default="csv",

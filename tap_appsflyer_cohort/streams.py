@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -28,6 +28,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_appsflyer_cohort import planner
+from tap_appsflyer_cohort.clock import Clock
 from tap_appsflyer_cohort.contract import API_PATH, HORIZON_DAYS, HORIZON_DAYS_STRICT
 from tap_appsflyer_cohort.errors import (
     AppNotEnabledError,
@@ -104,6 +105,7 @@ class CohortReportStream(RESTStream[None]):
         settings: Settings,
         *,
         pacer: Pacer,
+        clock: Clock,
         session: requests.Session,
         limits: RunLimits,
         prefetcher: Prefetcher,
@@ -112,6 +114,7 @@ class CohortReportStream(RESTStream[None]):
         self.report = report
         self.settings = settings
         self.pacer = pacer
+        self.clock = clock
         self.limits = limits
         self._session = session
         self._plain_output: bool | None = None
@@ -119,7 +122,7 @@ class CohortReportStream(RESTStream[None]):
         self.plan_all = plan_all
         self._plans: dict[str, tuple[date, planner.Ledger]] = {}
         self._warned: set[str] = set()
-        self._time_extracted = datetime.now(timezone.utc)
+        self._time_extracted = clock.now()
         super().__init__(tap=tap, name=report.name, schema=build_schema(report))
         self.primary_keys = key_properties(report)
 
@@ -280,7 +283,7 @@ class CohortReportStream(RESTStream[None]):
 
     def app_today(self, app_id: str) -> date:
         """Today in the time zone the report's dates are in (decides completeness)."""
-        now = datetime.now(timezone.utc)
+        now = self.clock.now()
         if not self.report.preferred_timezone:
             return now.date()
         zone = self.settings.timezone_of(app_id)
@@ -393,7 +396,7 @@ class CohortReportStream(RESTStream[None]):
                 window = job.window
                 served, records = self._emit(app_id, window, tables, today)
                 # One extraction time per answer: when its data was read from the API.
-                self._time_extracted = datetime.now(timezone.utc)
+                self._time_extracted = self.clock.now()
                 yield from records
                 if served:
                     ledger = ledger.record(served, today, self.report.max_period)
@@ -721,7 +724,7 @@ class _WindowHandler:
                 return None
             raise
         except _DailyLimitError as exc:
-            resume = datetime.now(timezone.utc) + timedelta(seconds=exc.seconds)
+            resume = stream.clock.now() + timedelta(seconds=exc.seconds)
             raise BudgetExhaustedError(
                 stream.pacer.used_today, stream.pacer.daily_budget, resume, api_limit=True
             ) from None

@@ -17,6 +17,7 @@ from singer_sdk.helpers._util import load_json
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
 from singer_sdk.plugin_base import _ConfigInput
 
+from tap_appsflyer_cohort.clock import Clock
 from tap_appsflyer_cohort.output import RecordBufferedWriter
 from tap_appsflyer_cohort.pacer import BudgetExhaustedError, Pacer
 from tap_appsflyer_cohort.prefetch import FetchJob, Prefetcher
@@ -87,9 +88,18 @@ class TapAppsFlyerCohort(Tap):
         return super()._validate_config(raise_errors=raise_errors)
 
     @cached_property
+    def clock(self) -> Clock:
+        """The tap's now (the real clock, or ``as_of`` for demos against the sandbox)."""
+        return Clock(self.settings.as_of)
+
+    @cached_property
     def pacer(self) -> Pacer:
         """One pacer for every stream and app: the limits are per account."""
-        return Pacer(self.settings.requests_per_minute, self.settings.daily_request_budget)
+        return Pacer(
+            self.settings.requests_per_minute,
+            self.settings.daily_request_budget,
+            now=self.clock.now,
+        )
 
     @cached_property
     def run_limits(self) -> RunLimits:
@@ -153,6 +163,7 @@ class TapAppsFlyerCohort(Tap):
                 report,
                 self.settings,
                 pacer=self.pacer,
+                clock=self.clock,
                 session=self.session,
                 limits=self.run_limits,
                 prefetcher=self.prefetcher,
