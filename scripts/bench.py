@@ -34,8 +34,9 @@ from typing import Any
 import msgspec
 import requests
 
-from tap_appsflyer_cohort.naming import output_column, parse_kpi_header
-from tap_appsflyer_cohort.reports import parse_report
+from tap_appsflyer_cohort.columns import output_column
+from tap_appsflyer_cohort.naming import parse_kpi_header
+from tap_appsflyer_cohort.report import parse_report
 from tap_appsflyer_cohort.sandbox.testing import running_sandbox
 from tap_appsflyer_cohort.tap import TapAppsFlyerCohort
 
@@ -152,7 +153,7 @@ def _time_tap(config: dict[str, Any]) -> float:
     with _stdout_to_devnull():
         tap = TapAppsFlyerCohort(config=config)
         started = time.perf_counter()
-        tap.run_sync()
+        tap.sync_all()
         return time.perf_counter() - started
 
 
@@ -239,7 +240,7 @@ def _run_backfill(
             "import resource, sys\n"
             "from tap_appsflyer_cohort.tap import TapAppsFlyerCohort\n"
             f"tap = TapAppsFlyerCohort(config={path!r})\n"
-            "try:\n    tap.run_sync()\nfinally:\n"
+            "try:\n    tap.sync_all()\nfinally:\n"
             "    usage = resource.getrusage(resource.RUSAGE_SELF)\n"
             # ru_maxrss survives exec (it would count the benchmark's own fork): read the
             # process's own high-water mark instead.

@@ -1,6 +1,7 @@
-"""Column names: what the API sends and what the tap writes to warehouses.
+"""The API's column names, and the safe-name rule warehouse columns are built with.
 
-One module, imported by the tap and by the sandbox, so both agree on every name.
+One module, imported by the tap and by the sandbox, so both agree on every name the API
+sends (warehouse columns themselves are declared in ``columns``).
 
 Evidence and assumptions:
 
@@ -13,9 +14,6 @@ Evidence and assumptions:
   so a lower-cased or underscored header is read all the same.
 * ``per_user`` does not change column names [I].
 
-Warehouse names are lowercase ``[a-z0-9_]``, at most 63 characters (PostgreSQL's limit;
-Snowflake upper-cases unquoted names, which keeps them unique). A name that is too long
-is cut and given a short hash of the original, so the mapping is deterministic.
 """
 
 from __future__ import annotations
@@ -74,13 +72,6 @@ def safe_name(name: str) -> str:
         digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324
         cleaned = f"{cleaned[: MAX_IDENTIFIER_LENGTH - 9].rstrip('_')}_{digest}"
     return cleaned
-
-
-def output_column(kpi: str, function: str, period: int | None = None) -> str:
-    """Return the warehouse column of a KPI function (long layout) or of one period (wide)."""
-    stem = f"{safe_name(kpi)}_{function}"
-    name = stem if period is None else f"{stem}_day_{period}"
-    return safe_name(name) if len(name) > MAX_IDENTIFIER_LENGTH else name
 
 
 class KpiHeader(NamedTuple):

@@ -14,38 +14,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from tap_appsflyer_cohort.errors import BudgetExhaustedError, RunStoppedError
+
 SAFETY_MARGIN = 1.02
-
-
-class BudgetExhaustedError(RuntimeError):
-    """The day's request budget is spent; the run must stop and resume later."""
-
-    def __init__(
-        self,
-        used: int,
-        budget: int,
-        resume_at: datetime,
-        needed: int = 0,
-        *,
-        api_limit: bool = False,
-    ) -> None:
-        self.resume_at = resume_at
-        what = f"daily request budget spent ({used} of {budget} calls)"
-        if needed:
-            what = (
-                f"daily request budget nearly spent ({used} of {budget} calls; the next "
-                f"window needs {needed})"
-            )
-        advice = " (or raise daily_request_budget)"
-        if api_limit:
-            what, advice = f"the API's daily request limit is reached ({used} calls this run)", ""
-        super().__init__(
-            f"{what}; state is saved, run again after {resume_at:%Y-%m-%d %H:%M} UTC{advice}"
-        )
-
-
-class RunStoppedError(RuntimeError):
-    """The run is stopping: calls not yet sent are not sent (and not retried)."""
 
 
 class Pacer:
@@ -115,8 +86,7 @@ class Pacer:
         """
         with self._lock:
             if self._stopped:
-                msg = "the run is stopping"
-                raise RunStoppedError(msg)
+                raise RunStoppedError
             self._roll_day()
             if reserved and self._reserved > 0:
                 self._reserved -= 1
@@ -131,8 +101,7 @@ class Pacer:
         if wait > 0:
             self._sleep(wait)
         if self._stopped:
-            msg = "the run is stopping"
-            raise RunStoppedError(msg)
+            raise RunStoppedError
 
     def stop(self) -> None:
         """Refuse every later call: after a fatal error, workers must not keep spending."""

@@ -19,114 +19,11 @@ the tap judges completeness per row (period ``p`` of ``D`` is complete when
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
-LEDGER_VERSION = 1
-_EPOCH = date(1970, 1, 1)
-
-
-class LedgerError(ValueError):
-    """State that cannot be read as a ledger (hand-edited or from another version)."""
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """What is loaded for one report and app.
-
-    ``final`` holds inclusive ranges of dates loaded with every requested period;
-    ``elapsed`` maps each maturing date to the complete days its loaded values cover
-    (its periods ``p < elapsed`` are loaded).
-    """
-
-    final: tuple[tuple[date, date], ...] = ()
-    elapsed: Mapping[date, int] = field(default_factory=dict)
-
-    def is_final(self, day: date) -> bool:
-        """True when ``day`` is loaded with all its periods."""
-        index = bisect.bisect_right(self.final, (day, date.max)) - 1
-        return index >= 0 and self.final[index][0] <= day <= self.final[index][1]
-
-    def loaded_days(self, day: date) -> int:
-        """Complete days loaded for a date that is not final (0 = nothing loaded)."""
-        return self.elapsed.get(day, 0)
-
-    def high_water_mark(self) -> date | None:
-        """The newest date loaded at all (the stream's bookmark)."""
-        candidates = [r[1] for r in self.final[-1:]] + list(self.elapsed)
-        return max(candidates) if candidates else None
-
-    def record(self, served: Iterable[date], today: date, max_period: int) -> Ledger:
-        """The ledger after ``served`` dates were emitted with every period complete today."""
-        elapsed = dict(self.elapsed)
-        finals = list(self.final)
-        for day in served:
-            days = (today - day).days
-            if days > max_period:
-                elapsed.pop(day, None)
-                finals.append((day, day))
-            else:
-                elapsed[day] = max(days, elapsed.get(day, 0))
-        return Ledger(final=_merge(finals), elapsed=elapsed)
-
-    def to_state(self) -> dict[str, Any]:
-        """A JSON-ready form for the partition state."""
-        return {
-            "version": LEDGER_VERSION,
-            "final": [[a.isoformat(), b.isoformat()] for a, b in self.final],
-            "elapsed": {d.isoformat(): n for d, n in sorted(self.elapsed.items())},
-        }
-
-    @classmethod
-    def from_state(cls, value: Any) -> Ledger:
-        """Read a ledger back; raise LedgerError for anything malformed."""
-        try:
-            if not isinstance(value, dict) or value.get("version") != LEDGER_VERSION:
-                msg = "unknown ledger version"
-                raise LedgerError(msg)
-            ranges = []
-            for start, end in value.get("final", []):
-                first, last = date.fromisoformat(start), date.fromisoformat(end)
-                if last < first:
-                    msg = "a final range ends before it starts"
-                    raise LedgerError(msg)
-                ranges.append((first, last))
-            elapsed = {}
-            for day, days in value.get("elapsed", {}).items():
-                if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-                    msg = "elapsed days must be non-negative integers"
-                    raise LedgerError(msg)
-                elapsed[date.fromisoformat(day)] = days
-        except LedgerError:
-            raise
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise LedgerError(str(exc)) from exc
-        return cls(final=_merge(ranges), elapsed=elapsed)
-
-    @classmethod
-    def from_bookmark(cls, bookmark: date, max_period: int) -> Ledger:
-        """Trust a bare bookmark (older state, or one set by hand) as far as it can go.
-
-        Dates old enough to have been final when the bookmark was written are taken as
-        loaded; the maturity horizon before it is refreshed. Larger than needed, never wrong.
-        """
-        last_final = bookmark - timedelta(days=max_period + 1)
-        if last_final < _EPOCH:
-            return cls()
-        return cls(final=((_EPOCH, last_final),))
-
-
-def _merge(ranges: Iterable[tuple[date, date]]) -> tuple[tuple[date, date], ...]:
-    merged: list[tuple[date, date]] = []
-    for start, end in sorted(ranges):
-        if merged and start <= merged[-1][1] + timedelta(days=1):
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return tuple(merged)
+from tap_appsflyer_cohort.ledger import Ledger
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-from tap_appsflyer_cohort.naming import output_column
-from tap_appsflyer_cohort.reports import Report
+from tap_appsflyer_cohort.columns import ReportColumns, output_column
+from tap_appsflyer_cohort.report import Report
 from tap_appsflyer_cohort.responses import CohortTable
 
 Row = tuple[tuple[str, ...], Any, Any, Any, list[Any]]
@@ -44,7 +44,7 @@ class RecordBuilder:
 
     def __init__(
         self,
-        report: Report,
+        columns: ReportColumns,
         app_id: str,
         today: date,
         *,
@@ -52,6 +52,7 @@ class RecordBuilder:
         timezone: str,
         blank_value: str = "",
     ) -> None:
+        report = columns.report
         self.report = report
         self.blank_value = blank_value
         # UTC hours get an offset; app-time-zone hours stay local (their offset varies).
@@ -60,26 +61,19 @@ class RecordBuilder:
         )
         self.app_id = app_id
         self.today_ordinal = today.toordinal()
-        provenance: dict[str, Any] = {
-            "cohort_type": report.cohort_type,
-            "aggregation_type": report.aggregation_type,
-            "per_user": report.per_user,
-            "currency": currency,
-            "timezone": timezone,
-        }
-        for grouping in report.dimension_groupings:
-            provenance.pop(grouping, None)
-        self.provenance = provenance
+        self.provenance = columns.provenance(
+            {
+                "cohort_type": report.cohort_type,
+                "aggregation_type": report.aggregation_type,
+                "per_user": report.per_user,
+                "currency": currency,
+                "timezone": timezone,
+            }
+        )
         self.key_names = report.groupings
-        null_wide: dict[str, None] = {}
-        null_long: dict[str, None] = {}
-        for kpi in report.kpis:
-            for function in report.functions(kpi):
-                null_long[output_column(kpi, function)] = None
-                for period in report.periods:
-                    null_wide[output_column(kpi, function, period)] = None
-        self.null_wide = null_wide
-        self.null_long = null_long
+        nulls = columns.null_kpis()
+        self.null_wide = nulls if report.layout == "wide" else {}
+        self.null_long = nulls if report.layout == "long" else {}
         self._elapsed_by_date: dict[str, int] = {}
 
     def _elapsed(self, day: str) -> int:

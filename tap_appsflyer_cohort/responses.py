@@ -16,13 +16,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tap_appsflyer_cohort.errors import AnswerError, PartialDataShortfall
 from tap_appsflyer_cohort.naming import parse_kpi_header, parse_measure_key
 
 _BLANKS = frozenset({"", "N/A", "n/a", "NA", "null", "NULL", "None", "-"})
-
-
-class ResponseShapeError(Exception):
-    """An answer that is not a whole cohort table: cut short, HTML, or missing columns."""
 
 
 def to_number(text: str) -> float | None:
@@ -83,7 +80,7 @@ def _lines(chunks: Iterable[bytes], state: dict[str, bool]) -> Iterator[str]:
 
 
 def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) -> CohortTable:
-    """Parse a CSV answer; raise ResponseShapeError when it is not a whole table.
+    """Parse a CSV answer; raise AnswerError when it is not a whole table.
 
     KPI cells take a fast path (``float`` or null); a "nan" or "inf" cell stays a float
     there, which the msgspec writer encodes as null, as ``to_number`` would give.
@@ -95,11 +92,11 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
     if header is None or header == []:
         return table  # an empty 200 means no data
     if header[0].lstrip().startswith("<"):
-        raise ResponseShapeError("the API answered with an HTML page instead of CSV")
+        raise AnswerError("the API answered with an HTML page instead of CSV")
     index = {name: i for i, name in enumerate(header)}
     missing = [name for name in (*groupings, "users") if name not in index]
     if missing:
-        raise ResponseShapeError(f"the answer lacks column(s) {', '.join(missing)}")
+        raise AnswerError(f"the answer lacks column(s) {', '.join(missing)}")
     group_idx = [index[g] for g in groupings]
     users_idx = index["users"]
     ecpi_idx = index.get("ecpi")
@@ -124,7 +121,7 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
             if len(row) != width:
                 if not row:
                     continue
-                raise ResponseShapeError(
+                raise AnswerError(
                     f"a row has {len(row)} fields where the header has {width}: the body was cut"
                 )
             picked = pick_kpis(row)
@@ -142,9 +139,9 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
                 )
             )
     except ValueError as exc:
-        raise ResponseShapeError(f"a value is not a number ({exc})") from None
+        raise AnswerError(f"a value is not a number ({exc})") from None
     if not state.get("ended_with_newline", True) and table.rows:
-        raise ResponseShapeError("the body does not end with a newline: it was cut")
+        raise AnswerError("the body does not end with a newline: it was cut")
     return table
 
 
@@ -169,18 +166,18 @@ def parse_json(body: bytes, *, kpi: str, groupings: tuple[str, ...]) -> CohortTa
     try:
         document = json.loads(body)
     except ValueError:
-        raise ResponseShapeError("the answer is not JSON") from None
+        raise AnswerError("the answer is not JSON") from None
     results = document.get("results", []) if isinstance(document, dict) else document
     if not isinstance(results, list):
-        raise ResponseShapeError("the JSON answer has no results list")
+        raise AnswerError("the JSON answer has no results list")
     slots: dict[tuple[str, int], int] = {}
     parsed: list[tuple[tuple[str, ...], Any, Any, Any, dict[tuple[str, int], Any]]] = []
     for result in results:
         if not isinstance(result, dict):
-            raise ResponseShapeError("a JSON result is not an object")
+            raise AnswerError("a JSON result is not an object")
         missing = [g for g in groupings if g not in result]
         if missing or "users" not in result:
-            raise ResponseShapeError(f"a JSON result lacks {', '.join(missing or ['users'])}")
+            raise AnswerError(f"a JSON result lacks {', '.join(missing or ['users'])}")
         values: dict[tuple[str, int], Any] = {}
         for measure in result.get("measures") or []:
             period = measure.get("period")
@@ -213,4 +210,31 @@ def _json_number(value: Any) -> float | None:
     try:
         return to_number(str(value))
     except ValueError:
-        raise ResponseShapeError(f"a JSON value is not a number: {value!r}") from None
+        raise AnswerError(f"a JSON value is not a number: {value!r}") from None
+
+
+def check_periods(
+    table: CohortTable, functions: tuple[str, ...], required: set[int], *, partial: bool
+) -> list[str]:
+    """Check an answer holds every period complete for its window; return lacking functions.
+
+    A missing complete period means the answer is not what was asked (retried), or, for
+    a partial-data answer, that the API's partial data lacks periods (fall back to
+    complete-data windows). A single function's column missing for a period that came is
+    loaded as null: the names of such functions are returned, for a warning.
+    """
+    if not table.rows:
+        return []
+    present = {p for f, p in table.columns if f in functions}
+    missing = sorted(required - present)
+    if missing and partial:
+        raise PartialDataShortfall(str(missing))
+    if missing:
+        msg = (
+            f"the answer for KPI '{table.kpi}' lacks period(s) {missing}, which are complete "
+            "by this machine's date; if this persists, check that its clock is not ahead of "
+            "the API's (the API's 'today' decides completeness)"
+        )
+        raise AnswerError(msg)
+    columns = set(table.columns)
+    return sorted({f for f in functions for p in required if (f, p) not in columns})

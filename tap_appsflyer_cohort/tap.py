@@ -1,47 +1,32 @@
-"""tap-appsflyer-cohort: the Singer tap for the AppsFlyer Cohort reporting API."""
+"""tap-appsflyer-cohort: the Singer tap for the AppsFlyer Cohort reporting API.
+
+The run, in one direction: settings -> one stream per report -> a plan per stream and
+app -> the scheduler keeps calls in flight in sync order -> each stream emits its
+windows and saves its ledger -> a summary line (or one line saying why the run stopped).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk import Tap
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
-from singer_sdk.helpers._util import load_json
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
-from singer_sdk.plugin_base import _ConfigInput
+from typing_extensions import override
 
+from tap_appsflyer_cohort.client import TokenRedactor
 from tap_appsflyer_cohort.clock import Clock
+from tap_appsflyer_cohort.errors import TapError
 from tap_appsflyer_cohort.output import RecordBufferedWriter
-from tap_appsflyer_cohort.pacer import BudgetExhaustedError, Pacer
-from tap_appsflyer_cohort.prefetch import FetchJob, Prefetcher
-from tap_appsflyer_cohort.reports import Settings, parse_settings
-from tap_appsflyer_cohort.responses import ResponseShapeError
-from tap_appsflyer_cohort.settings_schema import CONFIG_SCHEMA
-from tap_appsflyer_cohort.streams import CohortReportStream, RunLimits
-
-
-class TokenRedactor(logging.Filter):
-    """Blanks the API token out of every log line, whatever logger wrote it."""
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self._pattern = re.compile(re.escape(token)) if len(token) >= 8 else None
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the message (arguments merged in) when it holds the token."""
-        if self._pattern is not None:
-            message = record.getMessage()
-            if self._pattern.search(message):
-                record.msg = self._pattern.sub("[redacted]", message)
-                record.args = None
-        return True
+from tap_appsflyer_cohort.pacer import Pacer
+from tap_appsflyer_cohort.scheduler import ApiLimits, FetchJob, RowCapPolicy, Scheduler
+from tap_appsflyer_cohort.settings import CONFIG_SCHEMA, Settings, parse_settings
+from tap_appsflyer_cohort.streams import CohortReportStream
 
 
 class TapAppsFlyerCohort(Tap):
@@ -80,12 +65,15 @@ class TapAppsFlyerCohort(Tap):
         """The checked settings; bad ones stop the tap with one line naming the field."""
         return parse_settings(self.config, for_sync=self._strict)
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Check reports before the JSON schema, whose errors name neither report nor field."""
         if raise_errors:
             with contextlib.suppress(TypeError, ValueError, AttributeError):
-                parse_settings(self._config, for_sync=True)  # raises ReportConfigError
+                parse_settings(self._config, for_sync=True)  # raises ConfigError
         return super()._validate_config(raise_errors=raise_errors)
+
+    # ---- what every stream shares (the API's limits are per account) ----------------
 
     @cached_property
     def clock(self) -> Clock:
@@ -102,50 +90,6 @@ class TapAppsFlyerCohort(Tap):
         )
 
     @cached_property
-    def run_limits(self) -> RunLimits:
-        """What the API teaches during this run (window size, horizon), shared."""
-        return RunLimits(self.settings.max_window_days)
-
-    @cached_property
-    def executor(self) -> ThreadPoolExecutor:
-        """Worker threads for requests in flight; emission stays ordered."""
-        return ThreadPoolExecutor(
-            max_workers=self.settings.max_requests_in_flight, thread_name_prefix="cohort-fetch"
-        )
-
-    @cached_property
-    def prefetcher(self) -> Prefetcher:
-        """Windows fetched ahead across every stream and app, handed back in order."""
-        # Two windows per request slot keep the slots busy while one window is emitted.
-        return Prefetcher(
-            self.executor,
-            max_ahead=2 * self.settings.max_requests_in_flight,
-            budget=self.pacer,  # a window is sent only if the day's budget covers all its calls
-        )
-
-    def plan_all_streams(self) -> list[FetchJob]:
-        """Every selected stream's windows, in the order the SDK syncs them."""
-        jobs: list[FetchJob] = []
-        for stream in self.streams.values():
-            if isinstance(stream, CohortReportStream) and stream.selected:
-                planned = stream.plan_partitions()
-                if stream.ABORT_AT_RECORD_COUNT is not None:
-                    # A dry run (--test) reads a few records: the first window is enough.
-                    planned = planned[:1]
-                jobs += planned
-        calls = sum(len(job.stream.kpi_names()) for job in jobs)
-        self.logger.info(
-            "Plan for this run: %d window(s), %d call(s), about %.1f min at %d calls/min "
-            "(%d calls left in today's budget)",
-            len(jobs),
-            calls,
-            self.pacer.minutes_for(calls),
-            self.settings.requests_per_minute,
-            self.pacer.remaining_today,
-        )
-        return jobs
-
-    @cached_property
     def session(self) -> requests.Session:
         """One keep-alive session with a pool as large as the requests in flight."""
         session = requests.Session()
@@ -155,6 +99,28 @@ class TapAppsFlyerCohort(Tap):
         session.mount("http://", adapter)
         return session
 
+    @cached_property
+    def executor(self) -> ThreadPoolExecutor:
+        """Worker threads for requests in flight; emission stays ordered."""
+        return ThreadPoolExecutor(
+            max_workers=self.settings.max_requests_in_flight, thread_name_prefix="cohort-fetch"
+        )
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        """Windows fetched ahead across every stream and app, handed back in order."""
+        settings = self.settings
+        return Scheduler(
+            self.executor,
+            # Two windows per request slot keep the slots busy while one window is emitted.
+            max_ahead=2 * settings.max_requests_in_flight,
+            limits=ApiLimits(settings.max_window_days),
+            row_caps=RowCapPolicy(settings.row_cap, settings.on_row_cap),
+            budget=self.pacer,  # a window is sent only if the day's budget covers all its calls
+            now=self.clock.now,
+        )
+
+    @override
     def discover_streams(self) -> list[CohortReportStream]:
         """One stream per report, from config alone (discovery makes no API call)."""
         return [
@@ -165,28 +131,68 @@ class TapAppsFlyerCohort(Tap):
                 pacer=self.pacer,
                 clock=self.clock,
                 session=self.session,
-                limits=self.run_limits,
-                prefetcher=self.prefetcher,
-                plan_all=self.plan_all_streams,
+                scheduler=self.scheduler,
             )
             for report in self.settings.reports
         ]
 
-    def run_sync(self) -> None:
-        """Sync every stream; stop with one clear line on errors a user must act on.
+    # ---- the run -------------------------------------------------------------------
+
+    def _report_streams(self) -> list[CohortReportStream]:
+        return [s for s in self.streams.values() if isinstance(s, CohortReportStream)]
+
+    def plan(self) -> list[FetchJob]:
+        """Every selected stream's windows, in the order the SDK syncs them, logged."""
+        jobs: list[FetchJob] = []
+        rate = self.settings.requests_per_minute
+        for stream in self._report_streams():
+            if not stream.selected:
+                continue
+            for context in stream.partitions:
+                plan = stream.plan_app(context, self.scheduler.limits)
+                windows = list(plan.windows)
+                if stream.ABORT_AT_RECORD_COUNT is not None:
+                    windows = windows[:1]  # a dry run (--test) reads a few records
+                calls = len(windows) * len(stream.report.kpis)
+                self.logger.info(
+                    "Plan for report '%s', app '%s' (today %s): %d window(s) x %d KPI(s) = "
+                    "%d call(s), about %.1f min at %d calls/min",
+                    stream.name,
+                    plan.app_id,
+                    plan.today,
+                    len(windows),
+                    len(stream.report.kpis),
+                    calls,
+                    self.pacer.minutes_for(calls),
+                    rate,
+                )
+                jobs += [FetchJob(stream, plan.app_id, plan.today, w) for w in windows]
+        calls = sum(job.calls for job in jobs)
+        self.logger.info(
+            "Plan for this run: %d window(s), %d call(s), about %.1f min at %d calls/min "
+            "(%d calls left in today's budget)",
+            len(jobs),
+            calls,
+            self.pacer.minutes_for(calls),
+            rate,
+            self.pacer.remaining_today,
+        )
+        return jobs
+
+    @override  # type: ignore[misc]  # final in the SDK, which has no hook around a run
+    def sync_all(self) -> None:
+        """Plan, sync every stream, summarise; stop with one clear line on errors to act on.
+
+        singer-sdk 0.54 marks ``sync_all`` final and offers no hook around a run, so this
+        extends it (calling the SDK's own) rather than copying the CLI that calls it.
 
         A 404 app fails alone (the others sync) and makes the run exit non-zero at the
         end. Every fully emitted window already wrote its STATE, so a rerun resumes.
         """
         try:
-            self.sync_all()
-        except (
-            FatalAPIError,
-            RetriableAPIError,
-            ResponseShapeError,
-            BudgetExhaustedError,
-            requests.RequestException,
-        ) as exc:
+            self.scheduler.enqueue(self.plan())
+            super().sync_all()
+        except TapError as exc:
             self.logger.error("Sync stopped: %s", exc)
             raise SystemExit(1) from None
         finally:
@@ -194,36 +200,10 @@ class TapAppsFlyerCohort(Tap):
             self.executor.shutdown(wait=False, cancel_futures=True)
             if isinstance(self.message_writer, RecordBufferedWriter):
                 self.message_writer.close()
-        failed = self.run_limits.failed
+        failed = [failure for s in self._report_streams() for failure in s.failed_apps]
         if failed:
             self.logger.error(
                 "Sync finished with %d app partition(s) failed; see the errors above", len(failed)
             )
             raise SystemExit(1)
         self.logger.info("Sync finished: %d API call(s) made", self.pacer.total_calls)
-
-    @classmethod
-    def invoke(  # type: ignore[override]
-        cls,
-        *,
-        about: bool = False,
-        about_format: str | None = None,
-        config: _ConfigInput | None = None,
-        state: IO[str] | None = None,
-        catalog: IO[str] | None = None,
-    ) -> None:
-        """Run the tap from the command line (the SDK's flow, with ``run_sync``)."""
-        super(Tap, cls).invoke(about=about, about_format=about_format)
-        cls.print_version(print_fn=cls.logger.info)
-        config = config or _ConfigInput()
-        tap = cls(
-            config=config.config,
-            state=None if state is None else load_json(state.read()),
-            catalog=None if catalog is None else load_json(catalog.read()),
-            parse_env_config=config.parse_env,
-            validate_config=True,
-        )
-        tap.run_sync()
-
-
-__all__ = ["ConfigValidationError", "TapAppsFlyerCohort"]

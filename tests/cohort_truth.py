@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
-from tap_appsflyer_cohort.naming import api_column, kpi_functions, output_column
+from tap_appsflyer_cohort.columns import output_column
+from tap_appsflyer_cohort.naming import api_column, kpi_functions
 from tap_appsflyer_cohort.sandbox.server import SandboxServer
 
 Key = tuple[Any, ...]

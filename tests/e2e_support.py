@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tap_appsflyer_cohort.naming import output_column
+from tap_appsflyer_cohort.columns import output_column
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer
 from tests.helpers import TapRun
 

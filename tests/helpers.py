@@ -82,7 +82,7 @@ def run_tap(
     with travel, contextlib.redirect_stdout(text):
         tap = TapAppsFlyerCohort(config=config, state=state, catalog=catalog)
         try:
-            tap.run_sync()
+            tap.sync_all()
         except SystemExit as exc:
             exit_code = int(exc.code or 0)
     text.flush()

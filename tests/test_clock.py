@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tap_appsflyer_cohort.reports import ReportConfigError, parse_settings
+from tap_appsflyer_cohort.errors import ConfigError
+from tap_appsflyer_cohort.settings import parse_settings
 from tests.helpers import run_tap, run_tap_cli, sandbox_config
 
 WEEK_AGO = date(2026, 6, 8)
@@ -66,14 +67,14 @@ def test_as_of_refused_against_a_real_api() -> None:
         "start_date": "2026-01-01",
         "as_of": "2026-02-01",
     }
-    with pytest.raises(ReportConfigError, match=r"as_of.*loopback"):
+    with pytest.raises(ConfigError, match=r"as_of.*loopback"):
         parse_settings(config, for_sync=True)
 
 
 @pytest.mark.parametrize("value", ["last week", "2026-13-01", "2026-02-01T25:00:00", 7])
 def test_as_of_malformed(value) -> None:
     config = {"api_url": "http://127.0.0.1:1", "as_of": value}
-    with pytest.raises(ReportConfigError, match="setting 'as_of'"):
+    with pytest.raises(ConfigError, match="setting 'as_of'"):
         parse_settings(config, for_sync=False)
 
 

@@ -167,7 +167,7 @@ def test_schema_does_not_drift_with_the_data(sandbox: SandboxServer) -> None:
 def test_about_markdown_lists_every_setting(tmp_path: Path) -> None:
     done = _command(None, tmp_path, "--about", "--format", "markdown")
     assert done.returncode == 0, done.stderr
-    from tap_appsflyer_cohort.settings_schema import CONFIG_SCHEMA
+    from tap_appsflyer_cohort.settings import CONFIG_SCHEMA
 
     for setting in CONFIG_SCHEMA["properties"]:
         assert f"| {setting} |" in done.stdout

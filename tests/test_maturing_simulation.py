@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tap_appsflyer_cohort.naming import output_column
+from tap_appsflyer_cohort.columns import output_column
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
 from tests.helpers import run_tap, sandbox_config, utc_noon
 from tests.test_planner import complete_set, day_range, min_windows

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tap_appsflyer_cohort.reports import parse_settings
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
+from tap_appsflyer_cohort.settings import parse_settings
 from tap_appsflyer_cohort.tap import TapAppsFlyerCohort
 from tests.e2e_support import ROOT, TARGETS, executable
 

@@ -10,16 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tap_appsflyer_cohort.columns import ReportColumns, output_column
 from tap_appsflyer_cohort.contract import ALL_FUNCTIONS, BUILTIN_KPI_FUNCTIONS, EVENT_FUNCTIONS
-from tap_appsflyer_cohort.naming import (
-    KpiHeader,
-    api_column,
-    output_column,
-    parse_kpi_header,
-    safe_name,
-)
-from tap_appsflyer_cohort.reports import ReportConfigError, output_columns, parse_settings
-from tap_appsflyer_cohort.schema import build_schema, key_properties
+from tap_appsflyer_cohort.errors import ConfigError
+from tap_appsflyer_cohort.naming import KpiHeader, api_column, parse_kpi_header, safe_name
+from tap_appsflyer_cohort.settings import parse_settings
 from tests.cohort_truth import days, emitted, truth
 from tests.conftest import SANDBOX_TODAY
 from tests.helpers import run_tap, sandbox_config, utc_noon
@@ -84,10 +79,10 @@ def test_every_column_of_a_report_is_safe() -> None:
         "layout": "wide",
     }
     (parsed,) = _settings([report]).reports  # type: ignore[attr-defined]
-    columns = output_columns(parsed)
+    columns = _expected_columns(parsed)
     assert len(columns) == len(set(columns))
     assert all(SAFE.match(c) for c in columns)
-    assert list(build_schema(parsed)["properties"]) == columns
+    assert list(ReportColumns(parsed).schema()["properties"]) == columns
 
 
 @pytest.mark.parametrize(
@@ -99,7 +94,7 @@ def test_every_column_of_a_report_is_safe() -> None:
     ],
 )
 def test_column_collision_is_a_config_error(kpis: list[str]) -> None:
-    with pytest.raises(ReportConfigError, match=r"report 'r' field 'kpis'"):
+    with pytest.raises(ConfigError, match=r"report 'r' field 'kpis'"):
         _settings([{"name": "r", "kpis": kpis}])
 
 
@@ -126,6 +121,33 @@ def test_parse_kpi_header(header: str, kpi: str, parsed: KpiHeader | None) -> No
 def test_parse_kpi_header_reads_what_api_column_writes(kpi: str) -> None:
     for function in ALL_FUNCTIONS:
         assert parse_kpi_header(api_column(kpi, function, 5), kpi) == KpiHeader(function, 5)
+
+
+def _expected_columns(report) -> list[str]:
+    """Every column a report's records carry, in schema order (an independent oracle)."""
+    columns = ["app_id", "date", *report.dimension_groupings]
+    if report.layout == "long":
+        columns.append("period")
+    columns += ["users", "ecpi", "cost"]
+    for kpi in report.kpis:
+        for function in report.functions(kpi):
+            if report.layout == "long":
+                columns.append(output_column(kpi, function))
+            else:
+                columns += [output_column(kpi, function, p) for p in report.periods]
+    provenance = ["cohort_type", "aggregation_type", "per_user", "currency", "timezone"]
+    columns += [c for c in provenance if c not in columns]
+    if report.layout == "long" and report.partial_data:
+        columns.append("is_complete")
+    return columns
+
+
+def key_properties(report) -> list[str]:
+    return ReportColumns(report).key_properties
+
+
+def build_schema(report) -> dict:
+    return ReportColumns(report).schema()
 
 
 def test_key_properties_and_replication_key() -> None:

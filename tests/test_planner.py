@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tap_appsflyer_cohort.contract import MAX_PERIOD
+from tap_appsflyer_cohort.ledger import Ledger, LedgerError
 from tap_appsflyer_cohort.planner import (
-    Ledger,
-    LedgerError,
     Window,
     complete_periods,
     dates_to_query,

@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from tap_appsflyer_cohort.reports import parse_settings
+from tap_appsflyer_cohort.settings import parse_settings
 from tests.e2e_support import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

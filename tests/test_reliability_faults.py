@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tap_appsflyer_cohort import streams
+from tap_appsflyer_cohort import client
 from tap_appsflyer_cohort.sandbox.options import RequestRecord
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer, running_sandbox
 from tests.conftest import SANDBOX_TODAY
@@ -67,12 +67,12 @@ HEALING: dict[str, tuple[tuple[str, ...], str]] = {
     "read timeout": (("timeout:1.5",), "ReadTimeout"),
     "connection reset": (("reset",), "ConnectionError"),
     "body cut, connection closed": (("truncate",), "ChunkedEncodingError"),
-    "body cut mid-row, status 200": (("truncate-silent",), "ResponseShapeError"),
+    "body cut mid-row, status 200": (("truncate-silent",), "AnswerError"),
     "200 with an HTML page": (("html",), "HTTP 200"),
-    "users column missing": (("drop-column:users",), "ResponseShapeError"),
-    "KPI column missing": (("drop-column:roas_rate_day_0",), "ResponseShapeError"),
-    "users column renamed": (("rename-column:users=installs",), "ResponseShapeError"),
-    "KPI column renamed": (("rename-column:roas_rate_day_0=roas_day_0",), "ResponseShapeError"),
+    "users column missing": (("drop-column:users",), "AnswerError"),
+    "KPI column missing": (("drop-column:roas_rate_day_0",), "AnswerError"),
+    "users column renamed": (("rename-column:users=installs",), "AnswerError"),
+    "KPI column renamed": (("rename-column:roas_rate_day_0=roas_day_0",), "AnswerError"),
 }
 
 #: case -> (the fault, repeated on every try; max_retries; words of the stop line).
@@ -239,7 +239,7 @@ def test_retries_are_bounded_in_total_time(sandbox, caplog, monkeypatch) -> None
 
     The bound (300 s) is shrunk to 1 s so the test need not wait five minutes.
     """
-    monkeypatch.setattr(streams, "MAX_RETRY_SECONDS", 1.0)
+    monkeypatch.setattr(client, "MAX_RETRY_SECONDS", 1.0)
     sandbox.script(*["503"] * 10)
     config = fault_config(sandbox, start_date="2026-06-12", max_retries=9)
     run = run_tap(config, now=utc_noon(SANDBOX_TODAY), expect_exit=1)

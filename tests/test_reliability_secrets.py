@@ -83,7 +83,11 @@ def test_401_shows_neither_token(live_sandbox: SandboxServer, tmp_path: Path) ->
 def test_errors_and_what_they_were_raised_from_hold_no_token(
     sandbox: SandboxServer, caplog: pytest.LogCaptureFixture, status: str
 ) -> None:
-    """The exception that stops a sync, and its whole chain, in-process."""
+    """The exception that stops a sync, and its whole chain, in-process.
+
+    The stream is synced directly: the tap's own sync turns the error into one logged
+    line and an exit code, which other tests check.
+    """
     caplog.set_level(logging.DEBUG)
     config = _config(sandbox, max_retries=1)
     if status == "401":
@@ -94,9 +98,10 @@ def test_errors_and_what_they_were_raised_from_hold_no_token(
         sandbox.script("500", "500")
     with time_machine.travel(NOW, tick=True):
         tap = TapAppsFlyerCohort(config=config)
+        (stream,) = tap.streams.values()
         try:
             with pytest.raises(Exception) as caught:  # any error: its text is the point
-                tap.sync_all()
+                stream.sync()
         finally:
             tap.pacer.stop()
             tap.executor.shutdown(wait=True, cancel_futures=True)

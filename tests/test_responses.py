@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tap_appsflyer_cohort.responses import ResponseShapeError, parse_csv, parse_json
+from tap_appsflyer_cohort.errors import AnswerError
+from tap_appsflyer_cohort.responses import parse_csv, parse_json
 from tap_appsflyer_cohort.sandbox.server import SandboxServer
 from tests.cohort_truth import day_rows, days, emitted, truth
 from tests.conftest import SANDBOX_TODAY
@@ -156,7 +157,7 @@ def test_csv_is_read_as_it_streams(sandbox) -> None:
     )
     assert streamed == whole
     assert len(whole.rows) > 20
-    with pytest.raises(ResponseShapeError):
+    with pytest.raises(AnswerError):
         parse_csv([body[:-40]], kpi="Start Trial Auth", groupings=("date", "c", "af_keywords"))
 
 
@@ -281,5 +282,5 @@ def test_json_reader_is_tolerant() -> None:
         (("2026-06-10", "Facebook Ads"), 30, 2.5, 75.0, [None, None]),
     ]
     assert parse_json(b"", kpi="roas", groupings=("date",)).rows == []
-    with pytest.raises(ResponseShapeError):
+    with pytest.raises(AnswerError):
         parse_json(b"<html>", kpi="roas", groupings=("date",))
