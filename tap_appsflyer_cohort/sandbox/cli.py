@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from types import FrameType
 
+from tap_appsflyer_cohort.sandbox.faults import STEPS
 from tap_appsflyer_cohort.sandbox.options import (
     NO_DATA_BODIES,
     OVER_CAP_MODES,
@@ -36,25 +37,39 @@ def build_parser() -> argparse.ArgumentParser:
             "Local AppsFlyer Cohort API simulator. Prints its base URL, then where the "
             "token is, and serves until SIGINT or SIGTERM."
         ),
+        epilog="fault steps for --quirk (join several with +): " + ", ".join(STEPS),
     )
     d = _DEFAULTS
     add = parser.add_argument
     add("--host", default=d.host, help="address to listen on (default: %(default)s)")
-    add("--port", type=int, default=d.port, help="port; 0 picks a free one (default: %(default)s)")
-    add("--token", help="the accepted token (default: a generated 760+ character JWT-like one)")
+    add(
+        "--port",
+        type=int,
+        default=d.port,
+        metavar="PORT",
+        help="port; 0 picks a free one (default: %(default)s)",
+    )
+    add(
+        "--token",
+        metavar="TOKEN",
+        help="the accepted token (default: a generated 760+ character JWT-like one)",
+    )
     add(
         "--token-file",
         type=Path,
+        metavar="PATH",
         help="write the accepted token to this file instead of printing it (default: print it)",
     )
     add(
         "--today",
         type=date.fromisoformat,
-        help="fixed UTC date YYYY-MM-DD (default: the real date and time)",
+        metavar="YYYY-MM-DD",
+        help="the server's fixed UTC date (default: the real date and time)",
     )
     add(
         "--seed",
         type=int,
+        metavar="N",
         default=d.seed,
         help="seed of the synthetic account (default: %(default)s)",
     )
@@ -62,35 +77,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale",
         type=int,
         default=d.scale,
-        help="cohort cells per app and day, times (default: %(default)s)",
+        metavar="N",
+        help="multiplies the cohort cells per app and day (default: %(default)s)",
     )
     add(
         "--requests-per-minute",
         type=int,
+        metavar="N",
         default=d.requests_per_minute,
         help="calls per token per sliding minute (default: %(default)s)",
     )
     add(
         "--requests-per-day",
         type=int,
+        metavar="N",
         default=d.requests_per_day,
         help="calls per token per UTC day (default: %(default)s)",
     )
     add(
         "--max-range-days",
         type=int,
+        metavar="DAYS",
         default=d.max_range_days,
         help="longest query window, to - from, in days (default: %(default)s)",
     )
     add(
         "--horizon-days",
         type=int,
+        metavar="DAYS",
         default=d.horizon_days,
         help="how far back 'from' may go, in days (default: %(default)s)",
     )
     add(
         "--row-cap",
         type=int,
+        metavar="ROWS",
         default=d.row_cap,
         help="rows per answer at most (default: %(default)s)",
     )

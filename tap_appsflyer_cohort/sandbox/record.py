@@ -1,4 +1,4 @@
-"""Write a replay case (``sandbox.replay``) from a real answer, in one command.
+r"""Write a replay case (``sandbox.replay``) from a real answer, in one command.
 
 From a curl answer (``-D`` keeps the status line and headers, ``-o`` the raw body; no
 ``--compressed``, so a gzip body stays as it came)::
@@ -39,7 +39,7 @@ from tap_appsflyer_cohort.sandbox.replay import BODY_FILE, META_FILE, REQUEST_FI
 UNKEPT_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "date", "set-cookie"}
 )
-TOKEN_ENV = "AF_API_TOKEN"
+TOKEN_ENV = "AF_API_TOKEN"  # noqa: S105 (the variable's name, not a token)
 
 
 def save_case(
