@@ -579,3 +579,13 @@ def test_settling_without_a_date_grouping_sums_the_dates() -> None:
             )
             if float(final["cost"]):
                 assert float(row["cost"]) < float(final["cost"])
+
+
+@pytest.mark.parametrize("quirk", ["duplicate-key", "long-field", "cut-lines"])
+def test_quirks_that_need_a_row_refuse_an_empty_answer(sandbox: SandboxServer, quirk: str) -> None:
+    future = {**SMALL, "from": "2026-07-01", "to": "2026-07-02"}
+    sandbox.script(quirk, "time-suffix")
+    refused = post(sandbox, future)
+    assert refused.status_code == 500
+    assert refused.json()["error"].startswith(f"sandbox error: {quirk}")
+    assert post(sandbox, future).content == b"", "a quirk with nothing to change: as is"

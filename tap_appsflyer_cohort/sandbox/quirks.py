@@ -39,6 +39,10 @@ CSV_ONLY = frozenset(
 )
 
 
+#: Quirks that act on an empty answer too (header-only) or refuse it (they need a row).
+NEED_ROWS = frozenset({"header-only", "duplicate-key", "long-field"})
+
+
 class QuirkError(ValueError):
     """A quirk cannot apply to this answer (the server answers 500 saying why)."""
 
@@ -66,7 +70,7 @@ def apply_quirks(body: bytes, fmt: str, fault: Fault, header: list[str]) -> byte
 def _rewrite_csv(body: bytes, steps: tuple[Step, ...], fallback: list[str]) -> bytes:
     kinds = {s.kind for s in steps}
     table = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
-    if not table and "header-only" not in kinds:
+    if not table and not kinds & NEED_ROWS:
         return body  # no rows to change: still the API's empty answer
     header, data = (table[0], table[1:]) if table else (list(fallback), [])
     for step in steps:

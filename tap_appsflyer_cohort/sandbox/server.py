@@ -295,7 +295,7 @@ class SandboxServer:
             elif self.replay is not None and self.replay.unmatched == "404":
                 reply = self.replay.unmatched_reply(app_id or "", params)
             else:
-                fault = self._next_fault(CallTraits.of(app_id or "", params, raw))
+                fault = self._next_fault(app_id or "", params, raw)
                 reply = self._authenticated(app_id or "", params, raw, fault)
                 delivery = Delivery.of(fault)
                 delay += fault.seconds if fault else 0.0
@@ -352,15 +352,16 @@ class SandboxServer:
             fmt = params.get("format", "csv")
             reply.body = apply_quirks(reply.body, fmt, fault, reply.columns)
 
-    def _next_fault(self, call: CallTraits) -> Fault | None:
+    def _next_fault(self, app_id: str, params: dict[str, str], raw: bytes) -> Fault | None:
         """The next scripted fault, else a rule's, else one drawn from the random rates."""
         options = self.options
         with self._lock:
             if self._script:
                 return self._script.popleft()
-        fault = self._rules.take(call)
-        if fault is not None:
-            return fault
+        if self._rules.rules:
+            fault = self._rules.take(CallTraits.of(app_id, params, raw))
+            if fault is not None:
+                return fault
         with self._lock:
             if not (options.error_rate or options.reset_rate or options.truncate_rate) and not (
                 options.html_rate
