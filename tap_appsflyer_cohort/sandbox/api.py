@@ -10,8 +10,8 @@ import json
 import random
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from tap_appsflyer_cohort.sandbox.account import Account
@@ -25,6 +25,7 @@ from tap_appsflyer_cohort.sandbox.render import (
     render_csv,
     render_json,
 )
+from tap_appsflyer_cohort.sandbox.settling import Settling, settle
 from tap_appsflyer_cohort.sandbox.validation import (
     Limits,
     Query,
@@ -34,6 +35,7 @@ from tap_appsflyer_cohort.sandbox.validation import (
 )
 
 FORMATS = ("csv", "json")
+AS_OF = ("now", "final")
 APP_NOT_FOUND = "App not found or not enabled for Cohort API"
 
 
@@ -46,6 +48,8 @@ class Reply:
     body: bytes = b""
     rows: int = 0
     parsed_body: dict[str, Any] | None = None
+    #: The CSV header the answer has or would have with rows (what ``header-only`` sends).
+    columns: list[str] = field(default_factory=list)
 
 
 def json_reply(status: int, payload: object, **extra: str) -> Reply:
@@ -105,8 +109,12 @@ class CohortApi:
         *,
         edit: ColumnEdit | None = None,
         shuffle: random.Random | None = None,
+        as_of: str = "now",
     ) -> Reply:
-        """Answer one authenticated call (checks 4-8 of the contract, in order)."""
+        """Answer one authenticated call (checks 4-8 of the contract, in order).
+
+        ``as_of="final"`` gives settling values (``settling_days``) as they will end up.
+        """
         for key, value in params.items():
             if key != "format":
                 return error_reply(422, str(QueryError(value, key, "a JSON body field")))
@@ -125,7 +133,16 @@ class CohortApi:
             reply = error_reply(422, str(error))
             reply.parsed_body = body
             return reply
-        table = self._table(app_id, query)
+        settling = Settling(
+            self.options.seed,
+            app_id,
+            self.options.settling_days if as_of == "now" else 0,
+            self.options.settling_revenue,
+            query.local_now,
+            query.per_user,
+        )
+        query = lagging(query, self.options.completeness_lag_days)
+        table = settle(self._table(app_id, query), settling, lambda: self._by_date(app_id, query))
         rows = table.rows
         cap = self.options.row_cap
         if len(rows) > cap:
@@ -144,6 +161,7 @@ class CohortApi:
             reply.body = render_json(table, rows, body, edit=edit)
             return reply
         reply.headers["Content-Type"] = CSV_TYPE
+        reply.columns = sent_columns(table.columns, edit)
         if rows:
             name = attachment_name(query, app)
             reply.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -153,7 +171,8 @@ class CohortApi:
                 table, rows, edit=edit, shuffle=shuffle, header_when_empty=header_only
             )
             return reply
-        body_key = (app_id, _canonical(body), query.local_now.strftime("%F %H"), cap, header_only)
+        hour = query.local_now.strftime("%F %H")
+        body_key = (app_id, _canonical(body), hour, cap, header_only, settling.settling_days)
         cached = self._bodies.fetch(body_key)
         if cached is None:
             cached = render_csv(table, rows, header_when_empty=header_only)
@@ -172,6 +191,33 @@ class CohortApi:
                     table = evaluate(query, self.account, self.account.apps[app_id])
                     self._tables.store(key, table)
         return table
+
+    def _by_date(self, app_id: str, query: Query) -> Table:
+        """The same query grouped by date first, every cohort kept (for settling spans)."""
+        body = {**query.body, "groupings": ["date", *query.groupings], "min_cohort_size": 1}
+        groupings = ("date", *query.groupings)
+        return self._table(
+            app_id, replace(query, body=body, groupings=groupings, min_cohort_size=1)
+        )
+
+
+def lagging(query: Query, lag_days: int) -> Query:
+    """The query as an API whose complete days run ``lag_days`` behind its clock sees it.
+
+    The vendor: a day's data appears at 00:01 in the app's time zone, so an API a day
+    behind is normal. Validation (horizon, hourly window) already ran on the real clock;
+    completeness, ``partial_data`` and the cohort dates with data follow the lagging one.
+    """
+    if lag_days <= 0:
+        return query
+    return replace(query, local_now=query.local_now - timedelta(days=lag_days))
+
+
+def sent_columns(columns: list[str], edit: ColumnEdit | None) -> list[str]:
+    """The header after a column edit (dropped columns gone, renamed ones renamed)."""
+    if not edit:
+        return list(columns)
+    return [edit.rename.get(c, c) for c in columns if c not in edit.drop]
 
 
 def _canonical(body: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any
 
 from tap_appsflyer_cohort.contract import (
@@ -16,6 +17,7 @@ from tap_appsflyer_cohort.contract import (
 
 OVER_CAP_MODES = ("truncate", "error")
 NO_DATA_BODIES = ("empty", "header")
+REPLAY_UNMATCHED = ("simulate", "404")
 
 
 @dataclass
@@ -47,6 +49,21 @@ class SandboxOptions:
     shuffle_columns: bool = False
     #: "empty": 200 with an empty body when no rows; "header": the header line only.
     no_data_body: str = "empty"
+    #: Complete cohort days run this many days behind the server's own date (the
+    #: vendor's data for a day appears after it ends in the app's time zone).
+    completeness_lag_days: int = 0
+    #: Cost of a cohort date still grows toward its final value until the date is this
+    #: many days old (``sandbox.settling``); 0: final values at once.
+    settling_days: int = 0
+    #: With ``settling_days``: revenue (and so ROAS/ROI) settles too.
+    settling_revenue: bool = False
+    #: Fault rules in text form, ``FAULT[@kpi=K][@app=A][@format=F][@times=N]``
+    #: (``sandbox.rules``); more can be added with ``SandboxServer.quirk``.
+    quirks: tuple[str, ...] = ()
+    #: A folder of recorded answers served instead of computed ones (``sandbox.replay``).
+    replay_dir: Path | str | None = None
+    #: A call no recording matches: "simulate" (the simulator answers) or "404".
+    replay_unmatched: str = "simulate"
     host: str = "127.0.0.1"
     port: int = 0
 
@@ -56,6 +73,12 @@ class SandboxOptions:
             raise ValueError(f"over_cap must be one of {OVER_CAP_MODES}")
         if self.no_data_body not in NO_DATA_BODIES:
             raise ValueError(f"no_data_body must be one of {NO_DATA_BODIES}")
+        if self.replay_unmatched not in REPLAY_UNMATCHED:
+            raise ValueError(f"replay_unmatched must be one of {REPLAY_UNMATCHED}")
+        for name in ("completeness_lag_days", "settling_days"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
+        self.quirks = tuple(self.quirks)
 
 
 @dataclass(frozen=True)
@@ -71,3 +94,5 @@ class RequestRecord:
     status: int
     rows: int
     fault: str | None
+    #: The replayed case that answered (``sandbox.replay``), if any.
+    replayed: str | None = None

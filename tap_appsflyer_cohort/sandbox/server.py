@@ -1,4 +1,4 @@
-"""The HTTP face of the sandbox: auth, rate limits, faults, latency and the request log.
+"""The HTTP face of the sandbox: auth, replay, faults, rate limits, latency and the log.
 
 Built on ``http.server.ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive, so a
 ``requests.Session`` reuses one connection and the sandbox is never the bottleneck.
@@ -12,29 +12,34 @@ import random
 import re
 import secrets
 import socket
-import struct
 import sys
 import threading
 import time
 from collections import deque
 from datetime import date, datetime, timezone
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tap_appsflyer_cohort.sandbox.account import Account
 from tap_appsflyer_cohort.sandbox.api import CohortApi, Reply, error_reply, json_reply
+from tap_appsflyer_cohort.sandbox.canned import canned_reply
 from tap_appsflyer_cohort.sandbox.catalog import stable_seed
-from tap_appsflyer_cohort.sandbox.faults import (
-    HTML_PAGE,
-    STATUS_FAULTS,
-    Fault,
-    cut_mid_row,
-    parse_fault,
-)
+from tap_appsflyer_cohort.sandbox.delivery import Delivery, deliver
+from tap_appsflyer_cohort.sandbox.faults import Fault, parse_fault
 from tap_appsflyer_cohort.sandbox.limits import RateLimiter
 from tap_appsflyer_cohort.sandbox.options import RequestRecord, SandboxOptions
+from tap_appsflyer_cohort.sandbox.quirks import QuirkError, apply_quirks
 from tap_appsflyer_cohort.sandbox.render import ColumnEdit
+from tap_appsflyer_cohort.sandbox.replay import Replay
+from tap_appsflyer_cohort.sandbox.rules import (
+    CallTraits,
+    QuirkRule,
+    RuleBook,
+    make_rule,
+    parse_rule,
+)
 
 _ENDPOINT = re.compile(r"^/api/cohorts/v1/data/app/([^/]+)$")
 MIN_TOKEN_LENGTH = 760
@@ -96,29 +101,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         started = time.perf_counter()
-        reply, transport, delay = self.server.sandbox.dispatch(
+        sandbox = self.server.sandbox
+        reply, delivery, delay = sandbox.dispatch(
             self.command, self.path, self.headers.get("Authorization"), raw, started
         )
-        if delay > 0:
-            time.sleep(delay)
-        if transport == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
+        if delay > 0 and sandbox.stopping.wait(delay):
             self.close_connection = True
             return
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        if transport == "truncate":
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if transport == "truncate":
-            self.wfile.write(reply.body[: len(reply.body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        self.wfile.write(reply.body)
+        deliver(self, reply, delivery, sandbox.stopping)
 
 
 class SandboxServer:
@@ -135,6 +125,14 @@ class SandboxServer:
         self._lock = threading.Lock()
         self._log: list[RequestRecord] = []
         self._script: deque[Fault] = deque()
+        self._rules = RuleBook([parse_rule(text) for text in self.options.quirks])
+        self.replay = (
+            Replay(self.options.replay_dir, self.options.replay_unmatched)
+            if self.options.replay_dir is not None
+            else None
+        )
+        #: Set by ``stop``: trickling answers and delays give up.
+        self.stopping = threading.Event()
         self._fault_rng = random.Random(stable_seed(self.options.seed, "faults"))
         self._latency_rng = random.Random(stable_seed(self.options.seed, "latency"))
         self._shuffle_rng = random.Random(stable_seed(self.options.seed, "shuffle"))
@@ -149,6 +147,7 @@ class SandboxServer:
         httpd = _HttpServer((self.options.host, self.options.port), _Handler)
         httpd.sandbox = self
         self._httpd = httpd
+        self.stopping.clear()
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -156,7 +155,8 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port (answers still being sent are cut)."""
+        self.stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -199,10 +199,35 @@ class SandboxServer:
     # -- faults and log --------------------------------------------------------------
 
     def script(self, *faults: str) -> None:
-        """Give the next calls these faults, one per call, in order."""
+        """Give the next calls these faults, one per call, in order (before any rule)."""
         parsed = [parse_fault(name) for name in faults]
         with self._lock:
             self._script.extend(parsed)
+
+    def quirk(
+        self,
+        fault: str,
+        *,
+        kpi: str | None = None,
+        app_id: str | None = None,
+        fmt: str | None = None,
+        times: int | None = None,
+    ) -> QuirkRule:
+        """Give ``fault`` to every call (or the first ``times``) of this KPI, app and format.
+
+        Rules apply after the script, in the order added; the returned rule's ``used``
+        counts the calls it took. See ``sandbox.rules``.
+        """
+        return self._rules.add(make_rule(fault, kpi=kpi, app_id=app_id, fmt=fmt, times=times))
+
+    @property
+    def quirk_rules(self) -> list[QuirkRule]:
+        """The rules in force (from ``options.quirks`` and ``quirk``)."""
+        return self._rules.rules
+
+    def clear_quirks(self) -> None:
+        """Drop every rule (the script is kept)."""
+        self._rules.clear()
 
     @property
     def request_log(self) -> list[RequestRecord]:
@@ -218,22 +243,41 @@ class SandboxServer:
     # -- answers ---------------------------------------------------------------------
 
     def answer(
-        self, app_id: str, body: dict[str, Any], fmt: str = "csv"
+        self,
+        app_id: str,
+        body: dict[str, Any],
+        fmt: str = "csv",
+        *,
+        as_of: str = "now",
+        quirk: str | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        """Return the answer the HTTP layer would give, without limits, faults, shuffling or log."""
-        reply = self._api.respond(app_id, {"format": fmt}, body, self.now)
+        """Return the answer the HTTP layer would give, without limits, shuffling or log.
+
+        ``as_of="final"``: settling values (``settling_days``) as they will end up;
+        ``quirk``: the bytes a fault's replace, edit, row and byte steps make of it.
+        """
+        fault = parse_fault(quirk) if quirk else None
+        replacing = fault.stage("replace") if fault else ()
+        if replacing:
+            reply = canned_reply(replacing[0], self.now)
+        else:
+            params = {"format": fmt}
+            edit = _column_edit(fault)
+            reply = self._api.respond(app_id, params, body, self.now, edit=edit, as_of=as_of)
+            self._apply_quirks(reply, params, fault)
         return reply.status, dict(reply.headers), reply.body
 
     def dispatch(
         self, method: str, target: str, authorization: str | None, raw: bytes, started: float
-    ) -> tuple[Reply, str | None, float]:
-        """Decide one call's reply, how to deliver it ("reset", "truncate") and its delay."""
+    ) -> tuple[Reply, Delivery, float]:
+        """Decide one call's reply, how its bytes travel, and the silence before them."""
         url = urlsplit(target)
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         match = _ENDPOINT.match(url.path)
         app_id = unquote(match[1]) if match else None
         fault: Fault | None = None
-        transport: str | None = None
+        replayed: str | None = None
+        delivery = Delivery()
         delay = self._latency()
         try:
             if match is None:
@@ -244,12 +288,22 @@ class SandboxServer:
                 reply = Reply(200)  # [V] no token at all: 200 with no data.
             elif authorization != f"Bearer {self.token}":
                 reply = json_reply(401, "Authentication error")
+            elif case := self.replay.pick(app_id or "", params, raw) if self.replay else None:
+                reply, replayed = case.reply(), case.name
+                delivery = Delivery.of(case.delivery)
+                delay += case.delivery.seconds if case.delivery else 0.0
+            elif self.replay is not None and self.replay.unmatched == "404":
+                reply = self.replay.unmatched_reply(app_id or "", params)
             else:
-                fault = self._next_fault()
-                reply, transport, extra = self._authenticated(app_id or "", params, raw, fault)
-                delay += extra
+                fault = self._next_fault(app_id or "", params, raw)
+                reply = self._authenticated(app_id or "", params, raw, fault)
+                delivery = Delivery.of(fault)
+                delay += fault.seconds if fault else 0.0
+        except QuirkError as error:  # a quirk that cannot apply to this answer
+            reply, delivery = error_reply(500, f"sandbox error: {error}"), Delivery()
         except Exception as error:  # a sandbox bug must still answer
-            reply = error_reply(500, f"sandbox error: {error!r}")
+            reply, delivery = error_reply(500, f"sandbox error: {error!r}"), Delivery()
+        reply.headers.setdefault("Date", formatdate(self.now.timestamp(), usegmt=True))
         self._record(
             method=method,
             path=url.path,
@@ -258,31 +312,18 @@ class SandboxServer:
             raw=raw,
             reply=reply,
             fault=fault,
+            replayed=replayed,
             started=started,
         )
-        return reply, transport, delay
+        return reply, delivery, delay
 
     def _authenticated(
         self, app_id: str, params: dict[str, str], raw: bytes, fault: Fault | None
-    ) -> tuple[Reply, str | None, float]:
-        """Apply a fault, then the rate limits, then the API itself."""
-        edit = ColumnEdit()
-        delay = 0.0
-        if fault is not None:
-            if fault.kind in STATUS_FAULTS:
-                return _status_fault(fault), None, 0.0
-            if fault.kind == "reset":
-                return Reply(0), "reset", 0.0
-            if fault.kind == "html":
-                return Reply(200, {"Content-Type": "text/html; charset=utf-8"}, HTML_PAGE), None, 0
-            if fault.kind == "empty":
-                return Reply(200, {"Content-Type": "text/csv; charset=utf-8"}), None, 0.0
-            delay = fault.seconds
-            if fault.kind == "drop-column":
-                edit.drop.add(fault.argument)
-            elif fault.kind == "rename-column":
-                old, new = fault.renamed
-                edit.rename[old] = new
+    ) -> Reply:
+        """Apply a fault's canned answer, else the rate limits, the API and the quirks."""
+        replacing = fault.stage("replace") if fault else ()
+        if replacing:
+            return canned_reply(replacing[0], self.now)
         now = self.now
         retry_after = self._limiter.admit(
             self.token,
@@ -292,24 +333,36 @@ class SandboxServer:
             now,
         )
         if retry_after is not None:
-            reply = error_reply(429, "Too many requests", **{"Retry-After": str(retry_after)})
-            return reply, None, delay
+            return error_reply(429, "Too many requests", **{"Retry-After": str(retry_after)})
         shuffle = None
         if self.options.shuffle_columns:
             with self._lock:
                 shuffle = random.Random(self._shuffle_rng.getrandbits(64))
-        reply = self._api.respond(app_id, params, raw, now, edit=edit or None, shuffle=shuffle)
-        if fault is not None and fault.kind == "truncate-silent" and reply.status == 200:
-            reply.body = cut_mid_row(reply.body)
-        transport = "truncate" if fault is not None and fault.kind == "truncate" else None
-        return reply, transport, delay
+        edit = _column_edit(fault)
+        reply = self._api.respond(app_id, params, raw, now, edit=edit, shuffle=shuffle)
+        self._apply_quirks(reply, params, fault)
+        return reply
 
-    def _next_fault(self) -> Fault | None:
-        """Pop the next scripted fault, else draw a random one drawn from the configured rates."""
+    @staticmethod
+    def _apply_quirks(reply: Reply, params: dict[str, str], fault: Fault | None) -> None:
+        """Change a 200 answer's body by the fault's row and byte steps."""
+        if fault is None or reply.status != 200:
+            return
+        if fault.stage("rows") or fault.stage("bytes"):
+            fmt = params.get("format", "csv")
+            reply.body = apply_quirks(reply.body, fmt, fault, reply.columns)
+
+    def _next_fault(self, app_id: str, params: dict[str, str], raw: bytes) -> Fault | None:
+        """The next scripted fault, else a rule's, else one drawn from the random rates."""
         options = self.options
         with self._lock:
             if self._script:
                 return self._script.popleft()
+        if self._rules.rules:
+            fault = self._rules.take(CallTraits.of(app_id, params, raw))
+            if fault is not None:
+                return fault
+        with self._lock:
             if not (options.error_rate or options.reset_rate or options.truncate_rate) and not (
                 options.html_rate
             ):
@@ -344,6 +397,7 @@ class SandboxServer:
         raw: bytes,
         reply: Reply,
         fault: Fault | None,
+        replayed: str | None,
         started: float,
     ) -> None:
         body = reply.parsed_body
@@ -363,6 +417,7 @@ class SandboxServer:
             status=reply.status,
             rows=reply.rows,
             fault=fault.name if fault else None,
+            replayed=replayed,
         )
         with self._lock:
             self._log.append(record)
@@ -370,13 +425,20 @@ class SandboxServer:
             elapsed = (time.perf_counter() - started) * 1000
             shown = "RESET" if reply.status == 0 else str(reply.status)
             suffix = f" fault={fault.name}" if fault else ""
+            suffix += f" replayed={replayed}" if replayed else ""
             line = f"{method} {app_id or path} {shown} rows={reply.rows} {elapsed:.1f}ms{suffix}"
             print(line, file=self._log_stream, flush=True)
 
 
-def _status_fault(fault: Fault) -> Reply:
-    if fault.kind.startswith("429"):
-        extra = {} if fault.kind == "429-bare" else {"Retry-After": "1"}
-        return error_reply(429, "Too many requests", **extra)
-    messages = {"500": "Internal Server Error", "502": "Bad Gateway", "503": "Service Unavailable"}
-    return error_reply(int(fault.kind), messages[fault.kind])
+def _column_edit(fault: Fault | None) -> ColumnEdit | None:
+    """The columns a fault's edit steps leave out or rename."""
+    if fault is None or not fault.stage("edit"):
+        return None
+    edit = ColumnEdit()
+    for step in fault.stage("edit"):
+        if step.kind == "drop-column":
+            edit.drop.add(step.argument)
+        else:
+            old, new = step.renamed
+            edit.rename[old] = new
+    return edit
