@@ -13,15 +13,17 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import backoff
 import requests
+import urllib3
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
@@ -37,6 +39,7 @@ from tap_appsflyer_cohort.errors import (
     ApiStatusError,
     AppNotEnabledError,
     DailyLimitReached,
+    PartialDataShortfall,
     QueryRefused,
     QueryRejectedError,
     RetriesExhaustedError,
@@ -56,6 +59,12 @@ if TYPE_CHECKING:
 MAX_RETRY_AFTER = 120.0
 #: Total time one request may spend in retries (a full minute window, twice, and some).
 MAX_RETRY_SECONDS = 300.0
+#: A 422 that says the answer would be too large (rows), not some other excess.
+_ROW_CAP_TEXT = re.compile(
+    r"too (large|many rows|big)|row (cap|limit)|\b(rows?|results?)\b.*\b(exceed|limit|maximum)"
+    r"|\b(exceed|limit|maximum)\w*\b.*\brows?\b|10,?000",
+    re.IGNORECASE,
+)
 #: Failures worth another try: 429, 5xx, timeouts, resets, cut or malformed answers
 #: (the SDK's own list, plus answers that came back incomplete with status 200).
 RETRIED: tuple[type[Exception], ...] = (
@@ -193,7 +202,8 @@ class CohortApiStream(RESTStream[Query]):
 
     def fetch(self, app_id: str, window: planner.Window, kpi: str, today: date) -> CohortTable:
         """One KPI for one window: paced, retried, parsed as it streams in."""
-        request = self._prepare(app_id, Query(window, kpi, today))
+        query = Query(window, kpi, today)
+        request = self._prepare(app_id, query)
         periods = self.report.periods
         oldest = planner.complete_periods(window.start, today, periods)
         newest = planner.complete_periods(window.end, today, periods)
@@ -204,7 +214,7 @@ class CohortApiStream(RESTStream[Query]):
             nonlocal tries
             tries += 1
             # The first try spends the call the window was promised; retries spend spare ones.
-            return self._send_and_parse(request, kpi, required, window.partial, tries == 1)
+            return self._send_and_parse(request, query, required, tries == 1)
 
         started = time.monotonic()
         try:
@@ -227,28 +237,39 @@ class CohortApiStream(RESTStream[Query]):
     def _send_and_parse(
         self,
         request: requests.PreparedRequest,
-        kpi: str,
+        query: Query,
         required: set[int],
-        partial: bool,
         reserved: bool = False,
     ) -> CohortTable:
+        kpi, window, today, partial = query.kpi, query.window, query.today, query.window.partial
         self.pacer.acquire(reserved=reserved)
+        deadline = time.monotonic() + self.timeout
         response = self.requests_session.send(request, timeout=self.timeout, stream=True)
         try:
             self.validate_response(response)
             groupings = self.report.groupings
+            hourly = self.report.granularity == "hour"
+            chunks = _read_until(response, deadline, self.timeout)
             if self.settings.response_format == "json":
-                table = parse_json(response.content, kpi=kpi, groupings=groupings)
+                table = parse_json(b"".join(chunks), kpi=kpi, groupings=groupings, hourly=hourly)
             else:
-                chunks = response.iter_content(chunk_size=1 << 16)
-                table = parse_csv(chunks, kpi=kpi, groupings=groupings)
+                charset = _declared_charset(response.headers.get("Content-Type", ""))
+                table = parse_csv(
+                    chunks, kpi=kpi, groupings=groupings, hourly=hourly, charset=charset
+                )
         finally:
             response.close()
-        lacking = check_periods(table, self.report.functions(kpi), required, partial=partial)
-        if lacking:  # the period came, one function's column did not: never silent
+        if partial:
+            _check_partial_is_current(table, window, today)
+        coverage = check_periods(
+            table, self.report.functions(kpi), required, self.report.periods, partial=partial
+        )
+        table.covered_days = coverage.covered_days
+        if coverage.lacking_functions:  # the period came, one function's column did not
             self.warn_once(
                 f"Report '{self.name}': the API's answers for KPI '{kpi}' lack "
-                f"{', '.join(lacking)} for some complete period(s): those values load as null"
+                f"{', '.join(coverage.lacking_functions)} for some complete period(s): those "
+                "values load as null"
             )
         return table
 
@@ -257,7 +278,7 @@ class CohortApiStream(RESTStream[Query]):
         if isinstance(exc, (RetriableAPIError, AnswerError)):
             return str(exc)
         if isinstance(exc, requests.exceptions.Timeout):
-            return f"no answer within request_timeout ({self.timeout} s)"
+            return f"no whole answer within request_timeout ({self.timeout} s)"
         if isinstance(exc, (ChunkedEncodingError, ContentDecodingError)):
             return "the answer was cut off in transit"
         return f"the connection failed ({type(exc).__name__})"
@@ -278,14 +299,14 @@ class CohortApiStream(RESTStream[Query]):
         if status == 404:
             raise AppNotEnabledError(_app_of(response), self.name)
         if status == 429:
-            retry_after = _seconds(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response)
             if retry_after is not None and retry_after > MAX_RETRY_AFTER:
                 raise DailyLimitReached(retry_after)  # whatever max_retries says
         if status == 429 or status >= 500:
             msg = f"{status} {response.reason} from the Cohort API"
             raise RetriableAPIError(msg, response)
         text = self.response_error_message(response)
-        if status == 422 and ("too large" in text.lower() or "exceed" in text.lower()):
+        if status == 422 and _ROW_CAP_TEXT.search(text):
             raise RowCapReached(text)
         if status == 422:
             raise QueryRefused(text)
@@ -359,7 +380,7 @@ class CohortApiStream(RESTStream[Query]):
     def _retry_wait(self, exception: Any, attempt: int) -> float:
         response = getattr(exception, "response", None)
         if response is not None and response.status_code == 429:
-            retry_after = _seconds(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response)
             if retry_after is None:
                 # No hint: the per-minute window frees within a minute.
                 retry_after = 60.0 - (time.time() % 60.0) + random.uniform(0.5, 3.0)
@@ -386,17 +407,81 @@ class CohortApiStream(RESTStream[Query]):
             self.logger.warning("%s", message)
 
 
+def _check_partial_is_current(table: CohortTable, window: planner.Window, today: date) -> None:
+    """A partial-data answer must reach yesterday when it was asked to, else the API lags.
+
+    Partial data has no mark of completeness: the tap judges each period by its own
+    clock, which is only right when the API's days keep up. A window ending yesterday
+    whose answer has older dates but not yesterday says they do not: complete-data
+    windows (which show the API's completeness in their columns) take over.
+    """
+    last = window.end.isoformat()
+    if window.end != today - timedelta(days=1) or not table.rows:
+        return
+    if not any(key[0].startswith(last) for key, *_ in table.rows):
+        raise PartialDataShortfall(f"no rows yet for {last}: the API's days lag this machine's")
+
+
 def _app_of(response: requests.Response) -> str:
     return urlparse(response.url).path.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _seconds(value: str | None) -> float | None:
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """``Retry-After`` in seconds: a number, or an HTTP date (counted from ``Date``)."""
+    value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
     try:
         return max(float(value), 0.0)
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    try:
+        sent = parsedate_to_datetime(response.headers.get("Date", ""))
+    except (TypeError, ValueError, IndexError):
+        sent = datetime.now(timezone.utc)
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=timezone.utc)
+    return max((when - sent).total_seconds(), 0.0)
+
+
+def _read_until(response: requests.Response, deadline: float, timeout: int) -> Iterator[bytes]:
+    """The body as it arrives, cut off at ``deadline``: request_timeout bounds the whole call.
+
+    ``read1`` returns what one read brings, so a server that trickles bytes cannot hold
+    a call past the deadline (the socket timeout alone only bounds the silence between
+    bytes).
+    """
+    raw = response.raw
+    while True:
+        if time.monotonic() > deadline:
+            msg = f"the answer did not finish within request_timeout ({timeout} s)"
+            raise requests.exceptions.ReadTimeout(msg)
+        try:
+            chunk = raw.read1(1 << 16, decode_content=True)
+        except urllib3.exceptions.ProtocolError as exc:
+            raise ChunkedEncodingError(exc) from None
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from None
+        except urllib3.exceptions.DecodeError as exc:
+            raise ContentDecodingError(exc) from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def _declared_charset(content_type: str) -> str | None:
+    """The ``charset=`` of a Content-Type header, if any."""
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip('"').strip()
+    return None
 
 
 def _describe(exc: Any) -> str:

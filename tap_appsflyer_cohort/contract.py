@@ -91,3 +91,8 @@ ROW_CAP: Final = 10_000  # [V] "Queries return up to 10,000 rows"
 REQUESTS_PER_MINUTE: Final = 60  # [V]
 REQUESTS_PER_DAY: Final = 50_000  # [V]
 HOURLY_WINDOW_HOURS: Final = 72  # [V]
+#: [I] Days after which a cohort date's cost stops changing. The vendor: campaign cost is
+#: pulled about every four hours, and a day's data appears at 00:01 app time; networks
+#: restate cost for days after. We assume a week; reports whose periods end sooner are
+#: re-read until then by default (``restatement_days``).
+COST_SETTLING_DAYS: Final = 7

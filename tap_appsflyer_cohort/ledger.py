@@ -51,12 +51,24 @@ class Ledger:
         candidates = [r[1] for r in self.final[-1:]] + list(self.elapsed)
         return max(candidates) if candidates else None
 
-    def record(self, served: Iterable[date], today: date, max_period: int) -> Ledger:
-        """The ledger after ``served`` dates were emitted with every period complete today."""
+    def record(
+        self,
+        served: Iterable[date],
+        today: date,
+        max_period: int,
+        covered_days: int | None = None,
+    ) -> Ledger:
+        """The ledger after ``served`` dates were emitted with every period complete today.
+
+        ``covered_days`` caps what the answers covered when the API's complete days lag
+        today (periods below it came): such dates stay maturing, never final too early.
+        """
         elapsed = dict(self.elapsed)
         finals = list(self.final)
         for day in served:
             days = (today - day).days
+            if covered_days is not None:
+                days = min(days, covered_days)
             if days > max_period:
                 elapsed.pop(day, None)
                 finals.append((day, day))

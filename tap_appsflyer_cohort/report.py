@@ -17,6 +17,7 @@ from typing import Any
 from tap_appsflyer_cohort.contract import (
     AGGREGATION_TYPES,
     COHORT_TYPES,
+    COST_SETTLING_DAYS,
     DEFAULT_PERIODS,
     DIMENSION_VALUES,
     FILTER_DIMENSIONS,
@@ -123,8 +124,8 @@ REPORT_FIELDS: tuple[Field, ...] = (
         "restatement_days",
         "integer",
         "Also re-read this many days of final cohorts every run (late cost, fraud "
-        "adjustments). Default 0.",
-        default=0,
+        "adjustments). Default: enough that every date is read again once its cost has "
+        "settled (a week after the date; 0 when the last period is 7 or more).",
         minimum=0,
         maximum=730,
     ),
@@ -152,7 +153,8 @@ class Report:
     granularity: str = "day"
     layout: str = "long"
     app_ids: tuple[str, ...] | None = None
-    restatement_days: int = 0
+    #: None: the default, ``settling_restatement_days``.
+    restatement_days: int | None = None
 
     @property
     def dimension_groupings(self) -> tuple[str, ...]:
@@ -163,6 +165,20 @@ class Report:
     def max_period(self) -> int:
         """The largest requested period: a cohort date is final once it is older."""
         return self.periods[-1]
+
+    @property
+    def restated_days(self) -> int:
+        """Final days re-read every run: as set, else until cost has settled.
+
+        Without them a date is read last when its last period completes, ``max_period + 1``
+        days after it; with them, ``max_period + restatement_days`` days after. Its cost
+        is final ``COST_SETTLING_DAYS + 1`` days after it.
+        """
+        if self.restatement_days is not None:
+            return self.restatement_days
+        if self.max_period >= COST_SETTLING_DAYS:
+            return 0
+        return COST_SETTLING_DAYS + 1 - self.max_period
 
     @property
     def uses_partial_fetch(self) -> bool:

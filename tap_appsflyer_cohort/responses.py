@@ -12,6 +12,8 @@ import csv
 import json
 import math
 import operator
+import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,27 +22,81 @@ from tap_appsflyer_cohort.errors import AnswerError, PartialDataShortfall
 from tap_appsflyer_cohort.naming import parse_kpi_header, parse_measure_key
 
 _BLANKS = frozenset({"", "N/A", "n/a", "NA", "null", "NULL", "None", "-"})
+#: ``1,234.5``: a number written with thousands separators (seen in spreadsheet exports).
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?")
+#: A day as the API may write it: ``2026-11-21``, ``2026/11/21``, with a midnight time.
+_DAY = re.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]00:?00)?)?")
+#: An hour: ``2026-11-21 05:00:00`` (also with ``T``, without seconds, with slashes).
+_HOUR = re.compile(r"(\d{4})[-/](\d{2})[-/](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?(?:\.0+)?")
+_GZIP_MAGIC = b"\x1f\x8b"
+#: Fields longer than the csv module's default 131,072 characters (a long campaign name
+#: is odd, not wrong); bounded so a runaway body still fails.
+csv.field_size_limit(1 << 24)
 
 
 def to_number(text: str) -> float | None:
-    """A CSV cell as a number; blanks and ``N/A`` are null (raises ValueError for junk)."""
+    """A cell as a number; blanks and ``N/A`` are null (raises ValueError for junk).
+
+    Also read: thousands separators (``1,234.5``) and a percent sign (``85.3%``: the API's
+    rates are percents already, so the sign adds nothing).
+    """
     try:
         value = float(text)
     except ValueError:
         if text in _BLANKS:
             return None
-        raise
+        cleaned = text.strip()
+        if cleaned.endswith("%"):
+            cleaned = cleaned[:-1].rstrip()
+        if _THOUSANDS.fullmatch(cleaned):
+            cleaned = cleaned.replace(",", "")
+        value = float(cleaned)  # junk still raises
     return value if value - value == 0.0 else None  # NaN and infinities are null
 
 
 def to_int(text: str) -> int | None:
-    """A CSV cell as an integer (``users``); blanks are null."""
+    """A cell as an integer (``users``); blanks are null."""
     if text in _BLANKS:
         return None
     try:
         return int(text)
     except ValueError:
-        return round(float(text))
+        value = to_number(text)
+        return None if value is None else round(value)
+
+
+class DateReader:
+    """The answer's ``date`` values in one spelling: ``YYYY-MM-DD`` (hours: ``... HH:MM:SS``).
+
+    [I] The API writes ``2026-03-01`` [C]; other spellings (a midnight time suffix,
+    slashes) are read the same, so they match the dates asked for and load as ``date``;
+    anything else stops the answer with its value, rather than being matched on a prefix.
+    """
+
+    def __init__(self, *, hourly: bool) -> None:
+        self.hourly = hourly
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, text: str) -> str:
+        """The normalised spelling of one date cell."""
+        known = self._seen.get(text)
+        if known is None:
+            known = self._seen[text] = self._normalise(text)
+        return known
+
+    def _normalise(self, text: str) -> str:
+        value = text.strip()
+        if self.hourly:
+            match = _HOUR.fullmatch(value)
+            if match:
+                year, month, day, hour, minute, second = match.groups()
+                return f"{year}-{month}-{day} {hour}:{minute}:{second or '00'}"
+        else:
+            match = _DAY.fullmatch(value)
+            if match:
+                return "-".join(match.groups())
+        kind = "YYYY-MM-DD HH:MM:SS" if self.hourly else "YYYY-MM-DD"
+        raise AnswerError(f"a date is not {kind}: {text[:40]!r}")
 
 
 @dataclass
@@ -55,6 +111,8 @@ class CohortTable:
     unknown_columns: list[str] = field(default_factory=list)
     #: Always-present columns (``ecpi``, ``cost``) the answer lacked: read as null.
     missing_columns: list[str] = field(default_factory=list)
+    #: The complete days the answer covers when the API's clock lags ours (None: all).
+    covered_days: int | None = None
 
     @property
     def periods(self) -> set[int]:
@@ -62,38 +120,94 @@ class CohortTable:
         return {period for _, period in self.columns}
 
 
-def _lines(chunks: Iterable[bytes], state: dict[str, bool]) -> Iterator[str]:
-    """Decode byte chunks into text lines (newlines kept), noting how the body ended."""
-    pending = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        pending += chunk
-        cut = pending.rfind(b"\n") + 1
-        if cut:
-            # Whole lines in one decode (a chunk never ends inside a character it keeps).
-            yield from pending[:cut].decode("utf-8").splitlines(keepends=True)
-            pending = pending[cut:]
-    state["ended_with_newline"] = not pending
-    if pending:
-        yield pending.decode("utf-8")
+class _Body:
+    r"""Bytes of an answer as text lines: decompressed, decoded, split on newlines only.
+
+    Lines are split on ``\n`` alone (``str.splitlines`` also splits on U+2028, U+0085 and
+    form feeds, which may sit inside unquoted names). A gzip body sent without
+    ``Content-Encoding`` is unpacked; a UTF-8 byte-order mark is dropped; a charset the
+    server declares is used, and a body that is not valid in it stops with one line.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], charset: str | None) -> None:
+        self._chunks = chunks
+        self.charset = (charset or "utf-8").lower()
+        self.ended_with_newline = True
+
+    def lines(self) -> Iterator[str]:
+        """Text lines, newlines kept (the csv module needs them)."""
+        pending = b""
+        first = True
+        inflate: Any = None
+        for chunk in self._chunks:
+            if not chunk:
+                continue
+            if first:
+                first = False
+                if chunk.startswith(_GZIP_MAGIC):
+                    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            if inflate is not None:
+                chunk = inflate.decompress(chunk)  # noqa: PLW2901
+            if not pending and chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]  # noqa: PLW2901
+            pending += chunk
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                yield from _split(self._decode(pending[:cut]))
+                pending = pending[cut:]
+        if inflate is not None:
+            pending += inflate.flush()
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                yield from _split(self._decode(pending[:cut]))
+                pending = pending[cut:]
+        self.ended_with_newline = not pending
+        if pending:
+            yield self._decode(pending)
+
+    def _decode(self, data: bytes) -> str:
+        try:
+            return data.decode(self.charset)
+        except UnicodeDecodeError as exc:
+            raise AnswerError(
+                f"the answer is not valid {self.charset} text (byte {data[exc.start]:#04x}); "
+                "the API sends UTF-8 unless it declares another charset"
+            ) from None
+        except LookupError:
+            raise AnswerError(f"the answer declares an unknown charset {self.charset!r}") from None
 
 
-def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) -> CohortTable:
-    """Parse a CSV answer; raise AnswerError when it is not a whole table.
+def _split(text: str) -> list[str]:
+    r"""Lines ending in ``\n`` (each keeps it)."""
+    parts = text.split("\n")
+    return [line + "\n" for line in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def parse_csv(
+    chunks: Iterable[bytes],
+    *,
+    kpi: str,
+    groupings: tuple[str, ...],
+    hourly: bool = False,
+    charset: str | None = None,
+) -> CohortTable:
+    """Parse a CSV answer; raise AnswerError when it is not a whole, unambiguous table.
 
     KPI cells take a fast path (``float`` or null); a "nan" or "inf" cell stays a float
     there, which the msgspec writer encodes as null, as ``to_number`` would give.
+    A body without a final newline is whole when its last row has every field: a cut
+    inside a row leaves fewer fields (a cut inside the very last value cannot be seen;
+    the cross-KPI check and later re-reads catch what they can).
     """
-    state: dict[str, bool] = {}
-    reader = csv.reader(_lines(chunks, state))
+    body = _Body(chunks, charset)
+    reader = csv.reader(body.lines())
     table = CohortTable(kpi=kpi)
     header = next(reader, None)
     if header is None or header == []:
         return table  # an empty 200 means no data
     if header[0].lstrip().startswith("<"):
         raise AnswerError("the API answered with an HTML page instead of CSV")
-    index = {name: i for i, name in enumerate(header)}
+    index = _header_index(header)
     missing = [name for name in (*groupings, "users") if name not in index]
     if missing:
         raise AnswerError(f"the answer lacks column(s) {', '.join(missing)}")
@@ -116,6 +230,7 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
     width = len(header)
     append = table.rows.append
     pick_kpis = _picker(kpi_idx)
+    read_date = DateReader(hourly=hourly)
     try:
         for row in reader:
             if len(row) != width:
@@ -127,11 +242,13 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
             picked = pick_kpis(row)
             try:  # the common case: numbers and empty cells, at C speed
                 values = [float(text) if text else None for text in picked]
-            except ValueError:  # N/A and friends (junk still raises)
+            except ValueError:  # N/A, 1,234.5, 85% and friends (junk still raises)
                 values = [to_number(text) for text in picked]
+            key = [row[i] for i in group_idx]
+            key[0] = read_date(key[0])
             append(
                 (
-                    tuple([row[i] for i in group_idx]),
+                    tuple(key),
                     to_int(row[users_idx]),
                     None if ecpi_idx is None else to_number(row[ecpi_idx]),
                     None if cost_idx is None else to_number(row[cost_idx]),
@@ -140,9 +257,38 @@ def parse_csv(chunks: Iterable[bytes], *, kpi: str, groupings: tuple[str, ...]) 
             )
     except ValueError as exc:
         raise AnswerError(f"a value is not a number ({exc})") from None
-    if not state.get("ended_with_newline", True) and table.rows:
-        raise AnswerError("the body does not end with a newline: it was cut")
+    _drop_repeated_rows(table)
     return table
+
+
+def _header_index(header: list[str]) -> dict[str, int]:
+    """Column positions by name; two columns of one name make the answer ambiguous."""
+    index: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in index:
+            raise AnswerError(f"the answer has two columns named {name!r}")
+        index[name] = i
+    return index
+
+
+def _drop_repeated_rows(table: CohortTable) -> None:
+    """One row per cohort key: exact repeats are dropped; conflicting ones stop the answer."""
+    rows = table.rows
+    if len({row[0] for row in rows}) == len(rows):
+        return
+    first: dict[tuple[str, ...], Any] = {}
+    kept = []
+    for row in rows:
+        seen = first.get(row[0])
+        if seen is None:
+            first[row[0]] = row
+            kept.append(row)
+        elif seen != row:
+            raise AnswerError(
+                f"the answer has two rows for cohort {', '.join(row[0])} with different "
+                "values: which is right is unknowable"
+            )
+    table.rows[:] = kept
 
 
 def _picker(indexes: list[int]) -> Any:
@@ -155,21 +301,33 @@ def _picker(indexes: list[int]) -> Any:
     return operator.itemgetter(*indexes)
 
 
-def parse_json(body: bytes, *, kpi: str, groupings: tuple[str, ...]) -> CohortTable:
+def parse_json(
+    body: bytes, *, kpi: str, groupings: tuple[str, ...], hourly: bool = False
+) -> CohortTable:
     """Parse a ``format=json`` answer: ``{"query":..., "results":[{..., "measures":[...]}]}``.
 
-    Tolerant: accepts a bare list of results, string numbers, and missing measures.
+    Tolerant: accepts a bare list of results, string numbers, and missing measures. An
+    object without ``results`` (``{}``, or ``{"error": ...}`` sent with status 200) is
+    not an answer: it stops with the server's text rather than passing for "no data".
     """
     table = CohortTable(kpi=kpi)
     if not body.strip():
         return table
+    if body.startswith(_GZIP_MAGIC):
+        body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
     try:
         document = json.loads(body)
     except ValueError:
         raise AnswerError("the answer is not JSON") from None
-    results = document.get("results", []) if isinstance(document, dict) else document
+    if isinstance(document, dict) and "results" not in document:
+        error = document.get("error") or document.get("message")
+        if error:
+            raise AnswerError(f"the API answered 200 with an error: {str(error)[:300]}")
+        raise AnswerError("the JSON answer has no results list")
+    results = document["results"] if isinstance(document, dict) else document
     if not isinstance(results, list):
         raise AnswerError("the JSON answer has no results list")
+    read_date = DateReader(hourly=hourly)
     slots: dict[tuple[str, int], int] = {}
     parsed: list[tuple[tuple[str, ...], Any, Any, Any, dict[tuple[str, int], Any]]] = []
     for result in results:
@@ -187,6 +345,7 @@ def parse_json(body: bytes, *, kpi: str, groupings: tuple[str, ...]) -> CohortTa
                     slots.setdefault((function, period), len(slots))
                     values[(function, period)] = value
         key = tuple("" if result[g] is None else str(result[g]) for g in groupings)
+        key = (read_date(key[0]), *key[1:])
         parsed.append((key, result["users"], result.get("ecpi"), result.get("cost"), values))
     table.columns = sorted(slots, key=lambda s: slots[s])
     for key, users, ecpi, cost, values in parsed:
@@ -199,6 +358,7 @@ def parse_json(body: bytes, *, kpi: str, groupings: tuple[str, ...]) -> CohortTa
                 [_json_number(values.get(column)) for column in table.columns],
             )
         )
+    _drop_repeated_rows(table)
     return table
 
 
@@ -213,28 +373,115 @@ def _json_number(value: Any) -> float | None:
         raise AnswerError(f"a JSON value is not a number: {value!r}") from None
 
 
-def check_periods(
-    table: CohortTable, functions: tuple[str, ...], required: set[int], *, partial: bool
-) -> list[str]:
-    """Check an answer holds every period complete for its window; return lacking functions.
+@dataclass(frozen=True)
+class Coverage:
+    """What an answer covers: ``covered_days`` caps each date's complete days (None: all)."""
 
-    A missing complete period means the answer is not what was asked (retried), or, for
-    a partial-data answer, that the API's partial data lacks periods (fall back to
-    complete-data windows). A single function's column missing for a period that came is
-    loaded as null: the names of such functions are returned, for a warning.
+    covered_days: int | None = None
+    lacking_functions: tuple[str, ...] = ()
+
+
+def check_periods(
+    table: CohortTable,
+    functions: tuple[str, ...],
+    required: set[int],
+    periods: tuple[int, ...],
+    *,
+    partial: bool,
+) -> Coverage:
+    """Check an answer holds the periods complete for its window; say what it covers.
+
+    The API's complete days can lag this machine's clock (the vendor: a day's data
+    appears at 00:01 in the app's time zone; cost is pulled about every four hours):
+    then the newest required periods are missing, and the answer covers the days below
+    the first one missing; those dates stay maturing and are asked again. A gap that is
+    not the newest periods means the answer is not what was asked (retried). For a
+    partial-data answer, a missing period means the API's partial data lacks it: fall
+    back to complete-data windows. A single function's column missing for a period that
+    came is loaded as null; its name is returned, for a warning.
     """
     if not table.rows:
-        return []
+        return Coverage()
     present = {p for f, p in table.columns if f in functions}
     missing = sorted(required - present)
     if missing and partial:
         raise PartialDataShortfall(str(missing))
+    covered: int | None = None
     if missing:
-        msg = (
-            f"the answer for KPI '{table.kpi}' lacks period(s) {missing}, which are complete "
-            "by this machine's date; if this persists, check that its clock is not ahead of "
-            "the API's (the API's 'today' decides completeness)"
-        )
-        raise AnswerError(msg)
+        if any(p in present for p in required if p > missing[0]):
+            msg = (
+                f"the answer for KPI '{table.kpi}' lacks period(s) {missing} but has later "
+                "ones: it is not the table asked for"
+            )
+            raise AnswerError(msg)
+        covered = missing[0]
     columns = set(table.columns)
-    return sorted({f for f in functions for p in required if (f, p) not in columns})
+    complete = [p for p in periods if p in required and (covered is None or p < covered)]
+    lacking = sorted({f for f in functions for p in complete if (f, p) not in columns})
+    return Coverage(covered, tuple(lacking))
+
+
+@dataclass(frozen=True)
+class WindowService:
+    """Which of a window's dates its answers serve, and why the others wait.
+
+    ``emit``: dates whose records go out. ``served``: the subset now known to be whole,
+    recorded in the ledger. The rest stay due and are asked again.
+    """
+
+    emit: frozenset[str]
+    served: frozenset[str]
+    #: Dates the KPIs' answers disagree on (one KPI lacks cohorts another has).
+    inconsistent: frozenset[str] = frozenset()
+    #: The newest date returned when later dates of the window were not: if the body was
+    #: cut cleanly between rows, this date may be missing rows, so it stays due.
+    unverified: str | None = None
+    #: Dates in the answers that the window did not ask for (ignored).
+    outside: frozenset[str] = frozenset()
+
+
+def window_service(
+    needed: Iterable[str], first: str, last: str, tables: Iterable[CohortTable]
+) -> WindowService:
+    """Decide what a window's answers (one per KPI) serve; nothing partial is "served".
+
+    ``needed`` are the dates the window must serve, ``first`` and ``last`` the query's
+    ``from`` and ``to`` (dates in between that are not needed come back too, unused).
+    A date is served when every KPI's answer has the same cohorts for it (answers of one
+    query differ only in KPI columns, so a KPI answering short or empty is caught), and it
+    is not after the newest date returned (later dates may not be processed yet). The
+    newest date returned is emitted but stays due unless it is the query's last date: a
+    body cut cleanly at a line boundary ends there [I: the API sorts rows by date, as
+    every sample seen does], and the next read completes it.
+    """
+    wanted = sorted(set(needed))
+    keys_by_kpi: list[dict[str, set[tuple[str, ...]]]] = []
+    outside: set[str] = set()
+    for table in tables:
+        keys: dict[str, set[tuple[str, ...]]] = {}
+        for key, *_ in table.rows:
+            day = key[0][:10]
+            if first <= day <= last:
+                keys.setdefault(day, set()).add(key)
+            else:
+                outside.add(day)
+        keys_by_kpi.append(keys)
+    returned: set[str] = set().union(*keys_by_kpi) if keys_by_kpi else set()
+    if not returned:
+        return WindowService(frozenset(), frozenset(), outside=frozenset(outside))
+    inconsistent = {
+        day
+        for day in returned
+        if any(k.get(day) != keys_by_kpi[0].get(day) for k in keys_by_kpi[1:])
+    }
+    newest = max(returned)
+    emit = {day for day in wanted if day <= newest} - inconsistent
+    unverified = newest if newest != last and newest in emit else None
+    served = emit - {unverified} if unverified else emit
+    return WindowService(
+        frozenset(emit),
+        frozenset(served),
+        frozenset(inconsistent & set(wanted)),
+        unverified,
+        frozenset(outside),
+    )

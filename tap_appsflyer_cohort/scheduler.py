@@ -20,6 +20,7 @@ values: memory stays flat however many windows a backfill has.
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -40,10 +41,11 @@ from tap_appsflyer_cohort.errors import (
 from tap_appsflyer_cohort.report import Report
 from tap_appsflyer_cohort.responses import CohortTable
 
-#: 422 texts that say the window's dates are the problem (range or age).
-_RANGE_WORDS = ("range", "days", "for key: to", "for key: from")
-#: Of those, the ones that say the window is too long (not a bad or too old ``from``).
-_HALVING_WORDS = ("range", "days", "for key: to")
+#: A 422 that says the window is too long (the key ``to``, a range, a number of days);
+#: words alone ("days_active", "exceeds the maximum of 100 values") are not enough.
+_TOO_LONG = re.compile(r"for key: to\b|\b(date )?range\b|\b\d+\s*days?\b", re.IGNORECASE)
+#: A 422 about the ``from`` date (too old for the API's horizon).
+_TOO_OLD = re.compile(r"for key: from\b", re.IGNORECASE)
 
 
 class WindowSource(Protocol):
@@ -222,8 +224,8 @@ class Scheduler:
             self._replan(job, list(job.window.dates), partial=False)
             return None
         except QueryRejectedError as exc:
-            range_words = any(word in exc.server_text.lower() for word in _RANGE_WORDS)
-            if job.window.days > 1 and range_words and self._adapt_to_rejection(job, exc):
+            about_dates = _TOO_LONG.search(exc.server_text) or _TOO_OLD.search(exc.server_text)
+            if job.window.days > 1 and about_dates and self._adapt_to_rejection(job, exc):
                 return None
             raise
         except DailyLimitReached as exc:
@@ -286,9 +288,9 @@ class Scheduler:
 
     def _adapt_to_rejection(self, job: FetchJob, exc: QueryRejectedError) -> bool:
         stream, window = job.stream, job.window
-        text = exc.server_text.lower()
+        text = exc.server_text
         horizon_start = job.today - timedelta(days=HORIZON_DAYS_STRICT)
-        if "for key: from" in text and window.start < horizon_start:
+        if _TOO_OLD.search(text) and window.start < horizon_start:
             if self.limits.horizon_days > HORIZON_DAYS_STRICT:
                 self.limits.horizon_days = HORIZON_DAYS_STRICT
                 stream.logger.warning(
@@ -298,7 +300,7 @@ class Scheduler:
                     HORIZON_DAYS_STRICT,
                 )
             dates = [d for d in window.dates if d >= horizon_start]
-        elif any(w in text for w in _HALVING_WORDS) and self._halve_window_size(
+        elif _TOO_LONG.search(text) and self._halve_window_size(
             stream, exc.server_text, window.days
         ):
             dates = list(window.dates)

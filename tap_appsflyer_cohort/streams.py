@@ -28,7 +28,7 @@ from tap_appsflyer_cohort.output import RecordBufferedWriter, plain_output
 from tap_appsflyer_cohort.pacer import Pacer
 from tap_appsflyer_cohort.records import RecordBuilder
 from tap_appsflyer_cohort.report import Report
-from tap_appsflyer_cohort.responses import CohortTable
+from tap_appsflyer_cohort.responses import CohortTable, window_service
 from tap_appsflyer_cohort.scheduler import ApiLimits, FetchJob, Scheduler
 from tap_appsflyer_cohort.settings import Settings
 
@@ -73,6 +73,8 @@ class CohortReportStream(CohortApiStream):
         self.columns = ReportColumns(report)
         self.scheduler = scheduler
         self.failed_apps: list[str] = []
+        #: Dates not loaded this run because an answer was short (asked again next run).
+        self.dates_left_due = 0
         self._plans: dict[str, AppPlan] = {}
         self._plain_output: bool | None = None
         self._time_extracted = clock.now()
@@ -134,7 +136,7 @@ class CohortReportStream(CohortApiStream):
                 periods=report.periods,
                 ledger=loaded,
                 max_window_days=limits.max_window_days,
-                restatement_days=report.restatement_days,
+                restatement_days=report.restated_days,
                 partial_fetch=report.uses_partial_fetch and limits.partial_fetch_ok,
                 refresh_incomplete=report.partial_data,
             )
@@ -170,12 +172,12 @@ class CohortReportStream(CohortApiStream):
                 waited, started = time.monotonic() - started, time.monotonic()
                 if tables is None:
                     continue
-                served, records = self._emit(app_id, job.window, tables, plan.today)
+                served, covered_days, records = self._emit(app_id, job.window, tables, plan.today)
                 # One extraction time per answer: when its data was read from the API.
                 self._time_extracted = self.clock.now()
                 yield from records
                 if served:
-                    loaded = loaded.record(served, plan.today, self.report.max_period)
+                    loaded = loaded.record(served, plan.today, self.report.max_period, covered_days)
                     state = self.get_context_state(context)
                     ledger.save_ledger(
                         state,
@@ -205,23 +207,33 @@ class CohortReportStream(CohortApiStream):
 
     def _emit(
         self, app_id: str, window: planner.Window, tables: Mapping[str, CohortTable], today: date
-    ) -> tuple[list[date], Iterator[dict[str, Any]]]:
-        """The dates a window served, and their records (merged across KPIs)."""
-        lacking = sorted({c for table in tables.values() for c in table.missing_columns})
-        if lacking:
+    ) -> tuple[list[date], int | None, Iterator[dict[str, Any]]]:
+        """The dates a window served, what they cover, and their records (KPIs merged)."""
+        self._warn_about_columns(tables)
+        service = window_service(
+            (d.isoformat() for d in window.dates),
+            window.start.isoformat(),
+            window.end.isoformat(),
+            tables.values(),
+        )
+        if service.outside:
             self.warn_once(
-                f"Report '{self.name}': the API's answers lack column(s) {', '.join(lacking)}: "
-                "those values load as null"
+                f"Report '{self.name}', app '{app_id}': ignoring rows for dates the query did "
+                f"not ask for (e.g. {min(service.outside)})"
             )
-        unknown = sorted({c for table in tables.values() for c in table.unknown_columns})
-        if unknown:
-            self.warn_once(
-                f"Report '{self.name}': ignoring column(s) the tap does not know in the API's "
-                f"answers: {', '.join(unknown)}"
+        if service.inconsistent:
+            shown = ", ".join(sorted(service.inconsistent)[:3])
+            self.logger.warning(
+                "Report '%s', app '%s': the KPIs' answers disagree on the cohorts of %d "
+                "date(s) (%s...): one answered short; those dates are not loaded now and "
+                "are asked again next run",
+                self.name,
+                app_id,
+                len(service.inconsistent),
+                shown,
             )
-        wanted = {d.isoformat() for d in window.dates}
-        returned = {key[0][:10] for t in tables.values() for key, *_ in t.rows} & wanted
-        if not returned:
+            self.dates_left_due += len(service.inconsistent)
+        if not service.emit and not service.inconsistent:
             self.logger.warning(
                 "No data for report '%s', app '%s', %s..%s: those dates stay due and are "
                 "asked again next run",
@@ -230,10 +242,17 @@ class CohortReportStream(CohortApiStream):
                 window.start,
                 window.end,
             )
-            return [], iter(())
-        # Dates after the newest one returned may be data not yet processed: keep them due.
-        newest_returned = max(returned)
-        served = [d for d in window.dates if d.isoformat() <= newest_returned]
+            return [], None, iter(())
+        covered = [t.covered_days for t in tables.values() if t.covered_days is not None]
+        covered_days = min(covered) if covered else None
+        if covered_days is not None:
+            self.warn_once(
+                f"The API's complete cohort days for app '{app_id}' run behind this machine's "
+                "date (normal around midnight: the vendor says a day's data appears at 00:01 "
+                "in the app's time zone): the newest cohort days stay maturing and are asked "
+                "again next run"
+            )
+        served = [d for d in window.dates if d.isoformat() in service.served]
         report = self.report
         builder = RecordBuilder(
             self.columns,
@@ -247,7 +266,21 @@ class CohortReportStream(CohortApiStream):
             else "UTC",
             blank_value=self.settings.blank_value,
         )
-        return served, builder.build(tables, {d.isoformat() for d in served})
+        return served, covered_days, builder.build(tables, set(service.emit))
+
+    def _warn_about_columns(self, tables: Mapping[str, CohortTable]) -> None:
+        lacking = sorted({c for table in tables.values() for c in table.missing_columns})
+        if lacking:
+            self.warn_once(
+                f"Report '{self.name}': the API's answers lack column(s) {', '.join(lacking)}: "
+                "those values load as null"
+            )
+        unknown = sorted({c for table in tables.values() for c in table.unknown_columns})
+        if unknown:
+            self.warn_once(
+                f"Report '{self.name}': ignoring column(s) the tap does not know in the API's "
+                f"answers: {', '.join(unknown)}"
+            )
 
     # ---- the SDK's per-record path (no public hook in singer-sdk 0.54) ----------------
 

@@ -200,6 +200,13 @@ class TapAppsFlyerCohort(Tap):
             self.executor.shutdown(wait=False, cancel_futures=True)
             if isinstance(self.message_writer, RecordBufferedWriter):
                 self.message_writer.close()
+        left_due = sum(s.dates_left_due for s in self._report_streams())
+        if left_due:
+            self.logger.warning(
+                "%d date(s) were not loaded because an answer came back short; the next run "
+                "asks for them again",
+                left_due,
+            )
         failed = [failure for s in self._report_streams() for failure in s.failed_apps]
         if failed:
             self.logger.error(

@@ -41,9 +41,18 @@ def _number(text: str) -> float | None:
 
 
 def day_rows(
-    server: SandboxServer, app_id: str, report: dict[str, Any], day: date, kpi: str
+    server: SandboxServer,
+    app_id: str,
+    report: dict[str, Any],
+    day: date,
+    kpi: str,
+    *,
+    as_of: str = "now",
 ) -> list[dict[str, str]]:
-    """The sandbox's CSV rows for one KPI on one LTV date (row cap lifted)."""
+    """The sandbox's CSV rows for one KPI on one LTV date (row cap lifted).
+
+    ``as_of="final"``: values that keep changing after a day (cost) as they end up.
+    """
     body: dict[str, Any] = {
         "cohort_type": report.get("cohort_type", "user_acquisition"),
         "from": day.isoformat(),
@@ -60,13 +69,18 @@ def day_rows(
     if report.get("granularity") == "hour":
         body.update({"granularity": "hour", "from": f"{day} 00:00:00", "to": f"{day} 23:59:59"})
     with uncapped(server):
-        status, _, raw = server.answer(app_id, body)
+        status, _, raw = server.answer(app_id, body, as_of=as_of)
     assert status == 200, raw
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
 
 
 def truth(
-    server: SandboxServer, app_id: str, report: dict[str, Any], dates: Iterable[date]
+    server: SandboxServer,
+    app_id: str,
+    report: dict[str, Any],
+    dates: Iterable[date],
+    *,
+    as_of: str = "now",
 ) -> dict[Key, dict[str, Any]]:
     """Long-layout records keyed by (app_id, date, *dimensions, period)."""
     aggregation = report.get("aggregation_type", "cumulative")
@@ -75,7 +89,7 @@ def truth(
     expected: dict[Key, dict[str, Any]] = {}
     for day in dates:
         for kpi in report["kpis"]:
-            for row in day_rows(server, app_id, report, day, kpi):
+            for row in day_rows(server, app_id, report, day, kpi, as_of=as_of):
                 head = (app_id, row["date"], *[row[d] for d in dimensions])
                 for period in periods:
                     for function in kpi_functions(kpi, aggregation):

@@ -88,7 +88,8 @@ def run_tap(
     text.flush()
     if expect_exit is not None:
         assert exit_code == expect_exit, f"exit code {exit_code}, expected {expect_exit}"
-    lines = raw.getvalue().decode("utf-8").splitlines()
+    # Split on "\n" only, as targets read their input (JSON strings may hold U+2028).
+    lines = raw.getvalue().decode("utf-8").split("\n")
     return TapRun([json.loads(line) for line in lines if line.strip()], exit_code, tap=tap)
 
 
@@ -116,7 +117,7 @@ def run_tap_cli(
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     messages = []
-    for line in done.stdout.splitlines():
+    for line in done.stdout.split("\n"):
         with contextlib.suppress(ValueError):
             messages.append(json.loads(line))
     return TapRun(messages, done.returncode, done.stderr)

@@ -82,7 +82,7 @@ PERSISTENT: dict[str, tuple[str, int, tuple[str, ...]]] = {
     "500": ("500", 1, ("500 Internal Server Error",)),
     "502": ("502", 1, ("502 Bad Gateway",)),
     "503": ("503", 1, ("503 Service Unavailable",)),
-    "read timeout": ("timeout:1.5", 1, ("no answer within request_timeout (1 s)",)),
+    "read timeout": ("timeout:1.5", 1, ("no whole answer within request_timeout (1 s)",)),
     "connection reset": ("reset", 1, ("the connection failed",)),
     "body cut, connection closed": ("truncate", 1, ("cut off in transit",)),
     "body cut mid-row, status 200": ("truncate-silent", 1, ("cut",)),
