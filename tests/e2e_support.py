@@ -327,17 +327,9 @@ def _date_label(row: Mapping[str, Any], *, hourly: bool) -> str:
 
 
 def _same(loaded: Any, expected: Any) -> bool:
+    """Equal as numbers, or as booleans however the store spells them (True, 't', 'true')."""
     if isinstance(expected, bool):
-        return (
-            str(loaded).lower() in {"true", "t", "1"}
-            if expected
-            else str(loaded).lower()
-            in {
-                "false",
-                "f",
-                "0",
-            }
-        )
+        return str(loaded).lower() in ({"true", "t", "1"} if expected else {"false", "f", "0"})
     return as_number(loaded) == as_number(expected)
 
 
