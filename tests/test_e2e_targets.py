@@ -646,3 +646,58 @@ def test_hourly_rendering_in_each_target(
         assert offset_outcome(rows, truth) == OFFSET_OUTCOME[target]
     else:
         assert table_mismatches(rows, HOURLY, truth) == []
+
+
+# -- The checks themselves can fail ----------------------------------------------------------
+
+
+def test_table_comparison_catches_what_a_target_can_get_wrong() -> None:
+    """A changed value, a duplicate, a missing key, a wrong append count each show."""
+    report = {"groupings": ["date", "pid"], "filters": {"period": [0]}}
+    truth = {
+        ("a", "2026-06-01", "x", 0): {"users": 3, "is_complete": True},
+        ("a", "2026-06-02", "x", 0): {"users": 4, "is_complete": False},
+    }
+    rows = [
+        {"app_id": "a", "date": date(2026, 6, 1), "pid": "x", "period": "0", "users": 3.0,
+         "is_complete": "t"},
+        {"app_id": "a", "date": "2026-06-02", "pid": "x", "period": 0.0, "users": "4",
+         "is_complete": False},
+    ]  # fmt: skip
+    assert table_mismatches(rows, report, truth) == []
+    changed = [rows[0], {**rows[1], "users": 5}]
+    assert "users" in " ".join(table_mismatches(changed, report, truth))
+    assert "wrong row count" in " ".join(table_mismatches([*rows, rows[1]], report, truth))
+    assert "missing" in " ".join(table_mismatches(rows[:1], report, truth))
+    counts = {key: 2 for key in truth}
+    assert "wrong row count" in " ".join(table_mismatches(rows, report, truth, emitted=counts))
+    assert table_mismatches([*rows, *rows], report, truth, emitted=counts) == []
+
+
+def test_strict_validation_rejects_what_lenient_targets_accept() -> None:
+    """An offset-less date-time, a non-ISO date, a stray property, a record before its schema."""
+    schema = {
+        "type": "SCHEMA",
+        "stream": "s",
+        "key_properties": ["d"],
+        "schema": {
+            "type": "object",
+            "properties": {
+                "d": {"type": "string", "format": "date"},
+                "t": {"type": "string", "format": "date-time"},
+            },
+        },
+    }
+    record = {"d": "2026-06-01", "t": "2026-06-01T05:00:00-07:00"}
+    good = {"type": "RECORD", "stream": "s", "record": record}
+    assert message_errors([schema, good]) == {}
+    bad = [
+        {"d": "2026-06-01", "t": "2026-06-01T05:00:00"},
+        {"d": "20260601", "t": "2026-06-01T05:00:00Z"},
+        {"d": "2026-06-01", "extra": 1},
+    ]
+    problems = message_errors(
+        [schema, *({"type": "RECORD", "stream": "s", "record": r} for r in bad)]
+    )
+    assert len(problems["s"]) == 3, problems
+    assert message_errors([good])["s"] == ["RECORD before its SCHEMA"]
