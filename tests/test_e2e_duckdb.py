@@ -5,7 +5,9 @@ into the real `target-duckdb` executable (from `.venv-targets/duckdb`, or
 TARGET_DUCKDB_EXECUTABLE). target-duckdb (jwills, pipelinewise-style) has two known quirks
 the README documents: `format: date` columns become VARCHAR, and "" becomes NULL, which a
 key column refuses, so blank grouping values need a name: the `blank_value` setting or a
-stream map (both tested below).
+stream map (both tested below). The DuckDB file is read back with the target venv's own
+duckdb (``target_tables.duckdb_tables``): files of one DuckDB version may not open in
+another.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ from tests.e2e_support import (
     table_rows,
 )
 from tests.helpers import run_tap, sandbox_config, utc_noon
-
-duckdb = pytest.importorskip("duckdb")
+from tests.target_tables import LoadedTable, duckdb_tables
 
 pytestmark = pytest.mark.e2e
 
@@ -59,27 +60,17 @@ def target_duckdb() -> Path:
     return executable("TARGET_DUCKDB_EXECUTABLE", TARGETS / "duckdb/bin/target-duckdb")
 
 
-def column_types(connection: Any, table: str) -> dict[str, str]:
-    rows = connection.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ?",
-        [SCHEMA, table],
-    ).fetchall()
-    return dict(rows)
+def fetch(table: LoadedTable, key: list[str]) -> dict[tuple[Any, ...], Any]:
+    rows = [[row[c] for c in table.columns] for row in table.rows]
+    return table_rows(rows, table.columns, key)
 
 
-def fetch(connection: Any, table: str, key: list[str]) -> dict[tuple[Any, ...], Any]:
-    cursor = connection.execute(f'SELECT * FROM "{SCHEMA}"."{table}"')
-    columns = [d[0] for d in cursor.description]
-    return table_rows(cursor.fetchall(), columns, key)
-
-
-def assert_date_column(connection: Any, table: str, types: dict[str, str]) -> None:
+def assert_date_column(table: LoadedTable) -> None:
     """A DATE column, or (target-duckdb's mapping of `format: date`) ISO date strings."""
-    if types["date"] == "DATE":
+    if table.types["date"] == "DATE":
         return
-    assert types["date"] == "VARCHAR", types["date"]
-    values = [v for (v,) in connection.execute(f'SELECT date FROM "{SCHEMA}"."{table}"').fetchall()]
+    assert table.types["date"] == "VARCHAR", table.types["date"]
+    values = [row["date"] for row in table.rows]
     assert values
     assert all(ISO_DATE.match(v) and date.fromisoformat(v) for v in values)
 
@@ -102,27 +93,27 @@ def test_two_runs_a_day_apart_upsert_into_duckdb(sandbox: SandboxServer, tmp_pat
     assert second.records[WIDE["name"]], "run 2 should refresh maturing cohorts"
     run_target(target, target_config, singer_lines(second), tmp_path)
 
-    with duckdb.connect(str(database), read_only=True) as connection:
-        long_types = column_types(connection, LONG["name"])
-        assert_date_column(connection, LONG["name"], long_types)
-        for column in ("users", "cost", "sessions_count", "sessions_rate"):
-            assert long_types[column] in NUMERIC_TYPES, (column, long_types[column])
-        long_rows = fetch(connection, LONG["name"], ["app_id", "date", "pid", "period"])
-        assert_matches_truth(long_rows, sandbox_truth(sandbox, APP, LONG, start))
+    tables = duckdb_tables(target, database, SCHEMA)
+    long_table = tables[LONG["name"]]
+    assert_date_column(long_table)
+    for column in ("users", "cost", "sessions_count", "sessions_rate"):
+        assert long_table.types[column] in NUMERIC_TYPES, (column, long_table.types[column])
+    long_rows = fetch(long_table, ["app_id", "date", "pid", "period"])
+    assert_matches_truth(long_rows, sandbox_truth(sandbox, APP, LONG, start))
 
-        wide_types = column_types(connection, WIDE["name"])
-        assert_date_column(connection, WIDE["name"], wide_types)
+    wide_table = tables[WIDE["name"]]
+    assert_date_column(wide_table)
+    for period in PERIODS:
+        column = output_column("revenue", "sum", period)
+        assert wide_table.types[column] in NUMERIC_TYPES, (column, wide_table.types[column])
+    wide_rows = fetch(wide_table, ["app_id", "date", "pid"])
+    truth = sandbox_truth(sandbox, APP, WIDE, start, wide=True)
+    assert_matches_truth(wide_rows, truth)
+    for key, row in wide_rows.items():
         for period in PERIODS:
             column = output_column("revenue", "sum", period)
-            assert wide_types[column] in NUMERIC_TYPES, (column, wide_types[column])
-        wide_rows = fetch(connection, WIDE["name"], ["app_id", "date", "pid"])
-        truth = sandbox_truth(sandbox, APP, WIDE, start, wide=True)
-        assert_matches_truth(wide_rows, truth)
-        for key, row in wide_rows.items():
-            for period in PERIODS:
-                column = output_column("revenue", "sum", period)
-                if column not in truth[key]:
-                    assert row[column] is None, (key, column)
+            if column not in truth[key]:
+                assert row[column] is None, (key, column)
 
 
 @pytest.mark.parametrize(
@@ -166,6 +157,5 @@ def test_blank_grouping_values_load_when_named(
         for key, values in sandbox_truth(sandbox, APP, report, start).items()
     }
     assert any(key[3] == "(none)" for key in truth), "the sandbox has blank campaigns"
-    with duckdb.connect(str(database), read_only=True) as connection:
-        rows = fetch(connection, report["name"], ["app_id", "date", "pid", "c", "period"])
-    assert_matches_truth(rows, truth)
+    table = duckdb_tables(target, database, SCHEMA)[report["name"]]
+    assert_matches_truth(fetch(table, ["app_id", "date", "pid", "c", "period"]), truth)
