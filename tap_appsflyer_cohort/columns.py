@@ -4,9 +4,10 @@ Every column a report's records carry is one ``Column`` here, in schema order; t
 schema, the key properties, the null templates the record builder starts from and the
 name-collision check are all read from that one list.
 
-Warehouse names are lowercase ``[a-z0-9_]``, at most 63 characters (PostgreSQL's limit;
-Snowflake upper-cases unquoted names, which keeps them unique). A KPI name that is too
-long is cut and given a short hash of the original, so the mapping is deterministic.
+Warehouse names are lowercase ``[a-z0-9_]``, at most 62 characters (PostgreSQL keeps 63;
+pipelinewise-target-postgres rewrites 63 and more into initials; Snowflake upper-cases
+unquoted names, which keeps lowercase ones unique). A KPI name that is too long is cut
+and given a short hash of the original, so the mapping is deterministic.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from singer_sdk import typing as th
 
 from tap_appsflyer_cohort.contract import PERCENT_FUNCTIONS
 from tap_appsflyer_cohort.errors import ConfigError
-from tap_appsflyer_cohort.naming import MAX_IDENTIFIER_LENGTH, safe_name
+from tap_appsflyer_cohort.naming import MAX_IDENTIFIER_LENGTH, clean_name, name_digest, safe_name
 from tap_appsflyer_cohort.report import Report
 
 Role = Literal["key", "measure", "kpi", "provenance", "flag"]
@@ -56,11 +57,25 @@ PROVENANCE: tuple[tuple[str, type[th.JSONTypeHelper[Any]], str], ...] = (
 )
 
 
+#: [I] Functions whose values are counts of events or users: integers, unless the report
+#: divides them per user.
+INTEGER_FUNCTIONS: frozenset[str] = frozenset({"count", "unique_users"})
+
+
 def output_column(kpi: str, function: str, period: int | None = None) -> str:
-    """The warehouse column of a KPI function (long layout) or of one period (wide)."""
-    stem = f"{safe_name(kpi)}_{function}"
-    name = stem if period is None else f"{stem}_day_{period}"
-    return safe_name(name) if len(name) > MAX_IDENTIFIER_LENGTH else name
+    """The warehouse column of a KPI function (long layout) or of one period (wide).
+
+    At most ``MAX_IDENTIFIER_LENGTH`` characters. A long KPI (event) name is cut and
+    given a hash of its original, before the suffix, so every column of one event keeps
+    a readable ``_<function>[_day_N]`` end: ``completed_onboarding_..._3f9a1c2e_count``.
+    """
+    suffix = f"_{function}" if period is None else f"_{function}_day_{period}"
+    base = clean_name(kpi)
+    if len(base) + len(suffix) <= MAX_IDENTIFIER_LENGTH:
+        return base + suffix
+    digest = name_digest(kpi)
+    keep = MAX_IDENTIFIER_LENGTH - len(suffix) - len(digest) - 1
+    return f"{base[:keep].rstrip('_')}_{digest}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -85,26 +100,35 @@ def _kpi_description(report: Report, kpi: str, function: str, period: int | None
     return f"{kpi!r} {function} {when} {day}: {_FUNCTION_TEXT[function]} ({unit})."
 
 
-def _key_columns(report: Report) -> list[Column]:
-    date_kind: type[th.JSONTypeHelper[Any]] = (
-        th.DateTimeType if report.granularity == "hour" else th.DateType
-    )
+def _key_columns(report: Report, blank_value: str) -> list[Column]:
     columns = [
         Column("app_id", "key", th.StringType, "AppsFlyer app id.", required=True),
         Column(
             "date",
             "key",
-            date_kind,
+            th.DateType,
             "LTV date: install, re-attribution or re-engagement date of the cohort.",
             required=True,
         ),
     ]
+    if report.granularity == "hour":
+        columns.append(
+            Column(
+                "hour",
+                "key",
+                th.IntegerType,
+                "Hour of the LTV date (0-23) in the time zone the `timezone` column names.",
+                required=True,
+            )
+        )
+    blank = f'"{blank_value}"' if blank_value else '""'
+
     columns += [
         Column(
             grouping,
             "key",
             th.StringType,
-            f'Grouping dimension `{grouping}` (blank values are "", never null).',
+            f"Grouping dimension `{grouping}` (blank values are {blank}, never null).",
             required=True,
         )
         for grouping in report.dimension_groupings
@@ -128,7 +152,9 @@ def _kpi_columns(report: Report) -> list[Column]:
         Column(
             output_column(kpi, function, period),
             "kpi",
-            th.NumberType,
+            th.IntegerType
+            if function in INTEGER_FUNCTIONS and not report.per_user
+            else th.NumberType,
             _kpi_description(report, kpi, function, period),
             kpi=kpi,
             function=function,
@@ -143,10 +169,10 @@ def _kpi_columns(report: Report) -> list[Column]:
 class ReportColumns:
     """Every column of one report's records, in schema order."""
 
-    def __init__(self, report: Report) -> None:
+    def __init__(self, report: Report, blank_value: str = "") -> None:
         self.report = report
         grouped = set(report.dimension_groupings)
-        columns = _key_columns(report)
+        columns = _key_columns(report, blank_value)
         columns += [
             Column("users", "measure", th.IntegerType, "Users in the cohort."),
             Column(
@@ -224,7 +250,8 @@ class ReportColumns:
                 )
         owner: dict[str, Column] = {}
         for column in self.columns:
-            other = owner.setdefault(column.name, column)
+            # Targets may fold case (Snowflake upper-cases): compare names folded.
+            other = owner.setdefault(column.name.lower(), column)
             if other is column:
                 continue
             named = column.kpi if column.kpi is not None else other.kpi

@@ -25,7 +25,9 @@ from typing import NamedTuple
 
 from tap_appsflyer_cohort.contract import BUILTIN_KPI_FUNCTIONS, EVENT_FUNCTIONS
 
-MAX_IDENTIFIER_LENGTH = 63
+#: Every warehouse identifier the tap writes is at most this long: PostgreSQL keeps 63
+#: characters, and pipelinewise-target-postgres rewrites names of 63 or more.
+MAX_IDENTIFIER_LENGTH = 62
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 #: Longest first, so ``conversion_rate`` is tried before ``rate``.
 _FUNCTION_SUFFIXES = tuple(
@@ -53,10 +55,10 @@ def api_measure(kpi: str, function: str) -> str:
     return f"{kpi}_{function}"
 
 
-def safe_name(name: str) -> str:
-    """Map any text to a warehouse-safe identifier, deterministically.
+def clean_name(name: str) -> str:
+    """Any text as lowercase ``[a-z0-9_]``, not starting with a digit (no length cut).
 
-    >>> safe_name("Start Trial Auth")
+    >>> clean_name("Start Trial Auth")
     'start_trial_auth'
     """
     # Accents fold to ASCII ("Über" -> "uber"); a name with no ASCII letter or digit left
@@ -64,13 +66,26 @@ def safe_name(name: str) -> str:
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     cleaned = _UNSAFE.sub("_", folded.lower()).strip("_")
     if not cleaned:
-        cleaned = "k_" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324
+        cleaned = "k_" + name_digest(name)
     if cleaned[0].isdigit():
         cleaned = f"n_{cleaned}"
+    return cleaned
+
+
+def name_digest(name: str) -> str:
+    """Eight hex digits of the original text: keeps cut names that share a prefix apart."""
+    return hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324
+
+
+def safe_name(name: str) -> str:
+    """Map any text to a warehouse-safe identifier, deterministically.
+
+    >>> safe_name("Start Trial Auth")
+    'start_trial_auth'
+    """
+    cleaned = clean_name(name)
     if len(cleaned) > MAX_IDENTIFIER_LENGTH:
-        # Cut, and keep names that share a long prefix apart with a hash of the original.
-        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]  # noqa: S324
-        cleaned = f"{cleaned[: MAX_IDENTIFIER_LENGTH - 9].rstrip('_')}_{digest}"
+        cleaned = f"{cleaned[: MAX_IDENTIFIER_LENGTH - 9].rstrip('_')}_{name_digest(name)}"
     return cleaned
 
 

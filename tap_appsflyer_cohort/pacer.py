@@ -41,9 +41,31 @@ class Pacer:
         self._day = now().date()
         self.used_today = 0
         self.total_calls = 0
+        #: Calls made before this run on the same UTC day (from state): part of used_today.
+        self.used_before = 0
         self._stopped = False
         #: Calls promised to windows already sent ahead but not made yet.
         self._reserved = 0
+
+    def resume_usage(self, usage: object) -> None:
+        """Count the calls earlier runs made today (``usage()`` as saved in state).
+
+        The budget is per UTC day, not per run: a rerun after a stop must not start
+        from a full budget.
+        """
+        if not isinstance(usage, dict):
+            return
+        calls = usage.get("calls")
+        if usage.get("day") == self._day.isoformat() and isinstance(calls, int) and calls > 0:
+            with self._lock:
+                self.used_before = calls
+                self.used_today = max(self.used_today, calls)
+
+    def usage(self) -> dict[str, object]:
+        """Calls made on the current UTC day (this run and earlier ones), for state."""
+        with self._lock:
+            self._roll_day()
+            return {"day": self._day.isoformat(), "calls": self.used_today}
 
     @property
     def remaining_today(self) -> int:
@@ -76,7 +98,7 @@ class Pacer:
     def _roll_day(self) -> None:
         today = self._now().date()
         if today != self._day:
-            self._day, self.used_today = today, 0
+            self._day, self.used_today, self.used_before = today, 0, 0
 
     def acquire(self, *, reserved: bool = False) -> None:
         """Block until a call may be sent; raise BudgetExhaustedError when none is left.

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-from tap_appsflyer_cohort.columns import ReportColumns, output_column
+from tap_appsflyer_cohort.columns import INTEGER_FUNCTIONS, ReportColumns, output_column
 from tap_appsflyer_cohort.report import Report
 from tap_appsflyer_cohort.responses import CohortTable
 
@@ -37,6 +37,12 @@ class _Plan:
         self.by_period: dict[int, list[tuple[int, str]]] = {}
         for period, index, function in slots:
             self.by_period.setdefault(period, []).append((index, long_names[function]))
+        #: Answer columns whose values are counts (integers, unless divided per user).
+        self.integer_indexes = (
+            []
+            if report.per_user
+            else [i for i, (f, _) in enumerate(table.columns) if f in INTEGER_FUNCTIONS]
+        )
 
 
 class RecordBuilder:
@@ -55,10 +61,7 @@ class RecordBuilder:
         report = columns.report
         self.report = report
         self.blank_value = blank_value
-        # UTC hours get an offset; app-time-zone hours stay local (their offset varies).
-        self.hour_offset = (
-            ("+00:00" if timezone == "UTC" else "") if report.granularity == "hour" else None
-        )
+        self.hourly = report.granularity == "hour"
         self.app_id = app_id
         self.today_ordinal = today.toordinal()
         self.provenance = columns.provenance(
@@ -70,7 +73,7 @@ class RecordBuilder:
                 "timezone": timezone,
             }
         )
-        self.key_names = report.groupings
+        self.dimension_names = report.dimension_groupings
         nulls = columns.null_kpis()
         self.null_wide = nulls if report.layout == "wide" else {}
         self.null_long = nulls if report.layout == "long" else {}
@@ -88,9 +91,14 @@ class RecordBuilder:
         plans = {kpi: _Plan(self.report, table) for kpi, table in tables.items()}
         merged: dict[tuple[str, ...], tuple[Any, Any, Any, dict[str, list[Any]]]] = {}
         for kpi, table in tables.items():
+            integers = plans[kpi].integer_indexes
             for key, users, ecpi, cost, values in table.rows:
                 if key[0][:10] not in dates:
                     continue
+                for i in integers:
+                    value = values[i]
+                    if value is not None:
+                        values[i] = round(value)
                 entry = merged.get(key)
                 if entry is None:
                     entry = merged[key] = (users, ecpi, cost, {})
@@ -98,13 +106,15 @@ class RecordBuilder:
         wide = self.report.layout == "wide"
         for key in sorted(merged):
             users, ecpi, cost, values_by_kpi = merged[key]
-            head: dict[str, Any] = {"app_id": self.app_id}
-            if self.blank_value and "" in key:
-                key = tuple(value or self.blank_value for value in key)  # noqa: PLW2901
-            head.update(zip(self.key_names, key, strict=True))
-            if self.hour_offset is not None:
-                # Hourly cohorts: "2026-06-14 05:00:00" as an RFC 3339 date-time.
-                head["date"] = f"{key[0][:10]}T{key[0][11:19]}{self.hour_offset}"
+            moment, *dimensions = key
+            head: dict[str, Any] = {"app_id": self.app_id, "date": moment[:10]}
+            if self.hourly:
+                # "2026-06-14 05:00:00": a date and an hour, in the report's time zone
+                # (no offset: targets disagree on offsets, and local hours have no fixed one).
+                head["hour"] = int(moment[11:13])
+            if self.blank_value and "" in dimensions:
+                dimensions = [value or self.blank_value for value in dimensions]
+            head.update(zip(self.dimension_names, dimensions, strict=True))
             measures = {"users": users, "ecpi": ecpi, "cost": cost, **self.provenance}
             elapsed = self._elapsed(key[0])
             if wide:

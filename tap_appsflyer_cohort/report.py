@@ -34,7 +34,7 @@ from tap_appsflyer_cohort.fields import Field, field_named
 from tap_appsflyer_cohort.naming import kpi_functions
 
 LAYOUTS = ("long", "wide")
-_STREAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # used with fullmatch ($ allows "\n")
+_STREAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,61}")  # used with fullmatch ($ allows "\n")
 
 #: Every field of a report definition, once: schema and checks come from here.
 REPORT_FIELDS: tuple[Field, ...] = (
@@ -358,7 +358,7 @@ def _name(raw: Mapping[str, Any], index: int) -> str:
     if not isinstance(name, str) or not _STREAM_NAME.fullmatch(name):
         raise ConfigError(
             f"reports[{index}] field 'name'",
-            f"expected lowercase letters, digits and _ (starting with a letter, at most 63), "
+            f"expected lowercase letters, digits and _ (starting with a letter, at most 62), "
             f"got {name!r}",
         )
     return name

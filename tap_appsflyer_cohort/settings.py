@@ -40,12 +40,22 @@ RESPONSE_FORMATS = ("csv", "json")
 #: A date, or a date-time whose date part is used (Meltano often passes start_date so).
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: ``oneOf`` (the kinds are disjoint): singer-sdk 0.54 adds a bare "null" to an
+#: ``anyOf`` list, which is no schema, but a proper ``{"type": "null"}`` to a ``oneOf``.
 _PER_APP = {
-    "anyOf": [
+    "oneOf": [
         {"type": "string"},
         {"type": "object", "additionalProperties": {"type": "string"}},
     ]
 }
+_APP_SETTINGS = th.ArrayType(
+    th.ObjectType(
+        th.Property("app_id", th.StringType, required=True, description="The app's id."),
+        th.Property("timezone", th.StringType, description="IANA time zone of the app."),
+        th.Property("currency", th.StringType, description="3-letter currency of the app."),
+        additional_properties=False,
+    )
+)
 _REPORTS = th.ArrayType(
     th.ObjectType(*(f.to_property() for f in REPORT_FIELDS), additional_properties=False)
 )
@@ -63,8 +73,7 @@ SETTINGS_FIELDS: tuple[Field, ...] = (
         "app_ids",
         "string_list",
         "App ids exactly as in the dashboard (iOS ids start with `id`). Each app is a "
-        "partition of every stream.",
-        required=True,
+        "partition of every stream. Required unless every report has its own app_ids.",
     ),
     Field(
         "start_date",
@@ -89,16 +98,24 @@ SETTINGS_FIELDS: tuple[Field, ...] = (
     Field(
         "app_timezone",
         "any",
-        "IANA time zone of the apps (one name, or app_id -> name); used for 'today' when a "
-        "report has preferred_timezone.",
+        "IANA time zone of every app (or, in a JSON config, an object app_id -> name); "
+        "used for 'today' when a report has preferred_timezone. Per app: app_settings.",
         schema=_PER_APP,
     ),
     Field(
         "app_currency",
         "any",
-        "Currency code of the apps (one code, or app_id -> code); written to the currency "
-        "column when a report has preferred_currency.",
+        "Currency code of every app (or, in a JSON config, an object app_id -> code); "
+        "written to the currency column when a report has preferred_currency. Per app: "
+        "app_settings.",
         schema=_PER_APP,
+    ),
+    Field(
+        "app_settings",
+        "any",
+        "Per-app time zone and currency: a list of {app_id, timezone, currency} (a list, "
+        "so Android ids such as com.example.app survive Meltano's dotted keys).",
+        schema=_APP_SETTINGS.to_dict(),
     ),
     Field(
         "max_window_days",
@@ -168,10 +185,11 @@ SETTINGS_FIELDS: tuple[Field, ...] = (
     Field(
         "blank_value",
         "string",
-        'Written for a blank grouping value (default ""; never null, since key columns are '
-        'NOT NULL). Set e.g. "(none)" for targets that load "" as NULL, such as '
-        "target-duckdb.",
-        default="",
+        "Written for a blank grouping value (e.g. the campaign of organic installs); never "
+        'null, since key columns are NOT NULL. Default "(none)": target-duckdb and '
+        'pipelinewise-target-postgres load "" as NULL and their keys refuse it; set "" '
+        "for targets that keep it (MeltanoLabs target-postgres, target-snowflake).",
+        default="(none)",
     ),
     Field(
         "as_of",
@@ -311,6 +329,60 @@ def _per_app(value: Any, key: str, check: Any) -> tuple[dict[str, str], str | No
     raise ConfigError(f"setting '{key}'", "expected a string or an object app_id → value")
 
 
+def _app_settings(
+    value: Any, apps: set[str], timezones: dict[str, str], currencies: dict[str, str]
+) -> None:
+    """Merge ``app_settings`` entries into the per-app maps (they win over the maps)."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise ConfigError(
+            "setting 'app_settings'", "expected a list of {app_id, timezone, currency}"
+        )
+    for index, entry in enumerate(value):
+        where = f"setting 'app_settings[{index}]'"
+        if not isinstance(entry, dict) or not isinstance(entry.get("app_id"), str):
+            raise ConfigError(where, "expected an object with app_id, timezone, currency")
+        unknown = sorted(set(entry) - {"app_id", "timezone", "currency"})
+        if unknown:
+            raise ConfigError(f"{where} field '{unknown[0]}'", "unknown field")
+        app = entry["app_id"]
+        if apps and app not in apps:
+            raise ConfigError(where, f"app '{app}' is in no report's app_ids (a typo?)")
+        if entry.get("timezone") is not None:
+            timezones[app] = _timezone(entry["timezone"], f"{where} field 'timezone'")
+        if entry.get("currency") is not None:
+            currencies[app] = _currency(entry["currency"], f"{where} field 'currency'")
+
+
+def _check_required(config: Mapping[str, Any]) -> None:
+    """Name every missing required setting in one line (not one per run)."""
+
+    def given(name: str) -> bool:
+        value = config.get(name)
+        return value not in (None, "", []) and not (isinstance(value, str) and not value.strip())
+
+    missing = [name for name in ("api_token", "start_date") if not given(name)]
+    reports = config.get("reports")
+    every_report_has_apps = (
+        isinstance(reports, list)
+        and bool(reports)
+        and all(isinstance(r, dict) and r.get("app_ids") for r in reports)
+    )
+    if not given("app_ids") and not every_report_has_apps:
+        missing.insert(1, "app_ids")
+    if missing:
+        names = ", ".join(f"'{name}'" for name in missing)
+        noun = "setting" if len(missing) == 1 else "settings"
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(
+            f"{noun} {names}",
+            f"{verb} required (in Meltano: meltano config tap-appsflyer-cohort set <name> "
+            "<value>, or TAP_APPSFLYER_COHORT_<NAME> in .env; the token always from the "
+            "environment)",
+        )
+
+
 def _check_token_only_in_api_token(config: Mapping[str, Any], token: str) -> None:
     """Refuse a token pasted into another setting: errors and logs would show that one."""
 
@@ -365,8 +437,8 @@ def _reports(config: Mapping[str, Any]) -> tuple[Report, ...]:
 def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
     """Check the whole config; ``for_sync`` also requires the token, apps and start date."""
     token = config.get("api_token") or ""
-    if for_sync and not (isinstance(token, str) and token.strip()):
-        raise ConfigError("setting 'api_token'", "is required")
+    if for_sync:
+        _check_required(config)
     if isinstance(token, str) and len(token.strip()) >= 8:
         _check_token_only_in_api_token(config, token.strip())
     app_ids_raw = config.get("app_ids")
@@ -376,8 +448,6 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
     if app_ids_raw:
         app_ids = app_id_list(app_ids_raw, "setting 'app_ids'")
     start_raw = config.get("start_date")
-    if for_sync and start_raw is None:
-        raise ConfigError("setting 'start_date'", "is required")
     start = None if start_raw is None else parse_date(start_raw, "setting 'start_date'")
     end_raw = config.get("end_date")
     end = None if end_raw is None else parse_date(end_raw, "setting 'end_date'")
@@ -394,6 +464,8 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
             )
     timezones, default_tz = _per_app(config.get("app_timezone"), "app_timezone", _timezone)
     currencies, default_currency = _per_app(config.get("app_currency"), "app_currency", _currency)
+    every_app = {app for report in reports for app in (report.app_ids or app_ids)}
+    _app_settings(config.get("app_settings"), every_app, timezones, currencies)
     api_url = _check_api_url(config.get("api_url", DEFAULT_API_URL))
     as_of = None
     if config.get("as_of") not in (None, ""):
@@ -424,10 +496,35 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
         response_format=read("response_format"),
         on_row_cap=read("on_row_cap"),
         row_cap=read("row_cap"),
-        blank_value=_blank_value(config.get("blank_value", "")),
+        blank_value=_blank_value(config.get("blank_value", _default("blank_value"))),
         app_timezones=timezones,
         default_app_timezone=default_tz,
         app_currencies=currencies,
         default_app_currency=default_currency,
         as_of=as_of,
     )
+
+
+def report_fields_markdown() -> str:
+    """The fields of a report definition, as a Markdown table (``--about``, README)."""
+    lines = [
+        "## Report fields",
+        "",
+        "Each entry of `reports` is one stream (table).",
+        "",
+        "| Field | Required | Default | Description |",
+        "|:------|:--------:|:-------:|:------------|",
+    ]
+    for entry in REPORT_FIELDS:
+        default = "" if entry.default is None else json_text(entry.default)
+        lines.append(f"| {entry.name} | {entry.required} | {default} | {entry.description} |")
+    return "\n".join(lines)
+
+
+def json_text(value: Any) -> str:
+    """A default as the user would write it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)

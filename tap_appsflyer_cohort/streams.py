@@ -23,6 +23,7 @@ from tap_appsflyer_cohort import ledger, planner
 from tap_appsflyer_cohort.client import CohortApiStream
 from tap_appsflyer_cohort.clock import Clock
 from tap_appsflyer_cohort.columns import ReportColumns
+from tap_appsflyer_cohort.contract import BUILTIN_KPI_FUNCTIONS
 from tap_appsflyer_cohort.errors import AppNotEnabledError
 from tap_appsflyer_cohort.output import RecordBufferedWriter, plain_output
 from tap_appsflyer_cohort.pacer import Pacer
@@ -39,6 +40,21 @@ if TYPE_CHECKING:
 #: The earliest possible "today" on Earth: used when an app's time zone is unknown, so an
 #: incomplete cohort day is never taken for a complete one.
 _EARLIEST_ZONE = timezone(timedelta(hours=-12))
+#: Where the state keeps the calls made so far on the current UTC day (for the budget).
+USAGE_KEY = "api_calls"
+
+
+def _note_event_values(seen: dict[str, bool], tables: Mapping[str, CohortTable]) -> None:
+    """Remember, per event KPI, whether any answer so far held a non-zero value."""
+    for kpi, table in tables.items():
+        if kpi in BUILTIN_KPI_FUNCTIONS or seen.get(kpi) or not table.rows:
+            continue
+        seen[kpi] = any(value for *_, values in table.rows for value in values)
+
+
+def save_usage(state: Any, usage: dict[str, object]) -> None:
+    """Put the day's call count beside the bookmarks (the SDK keeps unknown keys)."""
+    state[USAGE_KEY] = usage
 
 
 @dataclass(frozen=True)
@@ -70,7 +86,7 @@ class CohortReportStream(CohortApiStream):
         session: requests.Session,
         scheduler: Scheduler,
     ) -> None:
-        self.columns = ReportColumns(report)
+        self.columns = ReportColumns(report, settings.blank_value)
         self.scheduler = scheduler
         self.failed_apps: list[str] = []
         #: Dates not loaded this run because an answer was short (asked again next run).
@@ -121,6 +137,11 @@ class CohortReportStream(CohortApiStream):
         )
         start = self.settings.start_date or today - timedelta(days=30)
         first = max(start, today - timedelta(days=limits.horizon_days))
+        if first > start:
+            self.warn_once(
+                f"start_date {start} is older than the {limits.horizon_days} days the API "
+                f"keeps: syncing from {first}"
+            )
         last = today - timedelta(days=1)
         if report.granularity == "hour":
             # The API serves hours of the last 72 only: the two whole days before today.
@@ -166,12 +187,14 @@ class CohortReportStream(CohortApiStream):
             self.scheduler.enqueue(FetchJob(self, app_id, plan.today, w) for w in windows)
         loaded = plan.ledger
         started = time.monotonic()
+        event_signal: dict[str, bool] = {}  # event KPI -> a non-zero value was seen
         try:
             while (job := self.scheduler.take(self, app_id)) is not None:
                 tables = self.scheduler.collect(job)
                 waited, started = time.monotonic() - started, time.monotonic()
                 if tables is None:
                     continue
+                _note_event_values(event_signal, tables)
                 served, covered_days, records = self._emit(app_id, job.window, tables, plan.today)
                 # One extraction time per answer: when its data was read from the API.
                 self._time_extracted = self.clock.now()
@@ -185,6 +208,7 @@ class CohortReportStream(CohortApiStream):
                         fingerprint=self.report.fingerprint(),
                         replication_key="date",
                     )
+                    save_usage(self.tap_state, self.pacer.usage())
                     self.state_manager.is_flushed = False
                     self._write_state_message()
                 self.logger.info(
@@ -204,6 +228,16 @@ class CohortReportStream(CohortApiStream):
             raise
         finally:
             self.scheduler.abandon(self, app_id)
+        for kpi in sorted(k for k, nonzero in event_signal.items() if not nonzero):
+            # [I] What the API answers for an unknown event is not documented; the sandbox
+            # and, by report, the API answer zeros rather than a 422.
+            self.logger.warning(
+                "Report '%s', app '%s': event KPI '%s' is zero in every row this run; check "
+                "the event name's spelling and case (event names are case-sensitive)",
+                self.name,
+                app_id,
+                kpi,
+            )
 
     def _emit(
         self, app_id: str, window: planner.Window, tables: Mapping[str, CohortTable], today: date

@@ -13,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any, ClassVar
 
+import click
 import requests
 from requests.adapters import HTTPAdapter
 from singer_sdk import Tap
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities, TapCapabilities
+from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from tap_appsflyer_cohort.client import TokenRedactor
@@ -25,8 +27,13 @@ from tap_appsflyer_cohort.errors import TapError
 from tap_appsflyer_cohort.output import RecordBufferedWriter
 from tap_appsflyer_cohort.pacer import Pacer
 from tap_appsflyer_cohort.scheduler import ApiLimits, FetchJob, RowCapPolicy, Scheduler
-from tap_appsflyer_cohort.settings import CONFIG_SCHEMA, Settings, parse_settings
-from tap_appsflyer_cohort.streams import CohortReportStream
+from tap_appsflyer_cohort.settings import (
+    CONFIG_SCHEMA,
+    Settings,
+    parse_settings,
+    report_fields_markdown,
+)
+from tap_appsflyer_cohort.streams import USAGE_KEY, CohortReportStream, save_usage
 
 
 class TapAppsFlyerCohort(Tap):
@@ -72,6 +79,33 @@ class TapAppsFlyerCohort(Tap):
             with contextlib.suppress(TypeError, ValueError, AttributeError):
                 parse_settings(self._config, for_sync=True)  # raises ConfigError
         return super()._validate_config(raise_errors=raise_errors)
+
+    @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """The SDK's bookmarks, plus the day's call count (the budget spans runs)."""
+        super().load_state(state)
+        if USAGE_KEY in state:
+            save_usage(self.state, state[USAGE_KEY])
+            self.pacer.resume_usage(state[USAGE_KEY])
+
+    @classmethod
+    @override
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        """The SDK's ``--config`` reader; a missing or broken file is one line, not a traceback."""
+        try:
+            return super().cb_config(ctx, param, value)
+        except FileNotFoundError as exc:
+            raise click.BadParameter(f"{exc} Give the path of a JSON config file.") from None
+        except ValueError as exc:  # simplejson's JSONDecodeError
+            raise click.BadParameter(f"the file is not JSON ({exc})") from None
+
+    @classmethod
+    @override
+    def print_about(cls, output_format: str | None = None) -> None:
+        """The SDK's ``--about``, plus the fields of a report in text and Markdown."""
+        super().print_about(output_format)
+        if output_format in (None, "text", "markdown"):
+            print(report_fields_markdown())
 
     # ---- what every stream shares (the API's limits are per account) ----------------
 
@@ -170,12 +204,13 @@ class TapAppsFlyerCohort(Tap):
         calls = sum(job.calls for job in jobs)
         self.logger.info(
             "Plan for this run: %d window(s), %d call(s), about %.1f min at %d calls/min "
-            "(%d calls left in today's budget)",
+            "(%d calls left in today's budget, %d made earlier today)",
             len(jobs),
             calls,
             self.pacer.minutes_for(calls),
             rate,
             self.pacer.remaining_today,
+            self.pacer.used_before,
         )
         return jobs
 
@@ -198,6 +233,9 @@ class TapAppsFlyerCohort(Tap):
         finally:
             self.pacer.stop()
             self.executor.shutdown(wait=False, cancel_futures=True)
+            # The day's calls, for the next run's budget (also after a stop).
+            save_usage(self.state, self.pacer.usage())
+            self.write_message(StateMessage(value=self.state))
             if isinstance(self.message_writer, RecordBufferedWriter):
                 self.message_writer.close()
         left_due = sum(s.dates_left_due for s in self._report_streams())

@@ -76,7 +76,7 @@ def expected_kind(schema: Mapping[str, Any]) -> str:
     """The Meltano setting kind for a JSON schema property."""
     if "enum" in schema:
         return "options"
-    if "anyOf" in schema:  # a name, or app_id -> name: Meltano passes either through
+    if "oneOf" in schema:  # a name, or app_id -> name: Meltano passes either through
         return "string"
     types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
     main = next(t for t in types if t != "null")

@@ -19,7 +19,7 @@ from tests.cohort_truth import days, emitted, truth
 from tests.conftest import SANDBOX_TODAY
 from tests.helpers import run_tap, sandbox_config, utc_noon
 
-SAFE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+SAFE = re.compile(r"^[a-z_][a-z0-9_]{0,61}$")
 NOW = utc_noon(SANDBOX_TODAY)
 YESTERDAY = SANDBOX_TODAY - timedelta(days=1)
 LONG_EVENT = "Completed Onboarding Tutorial Step With Reward Bonus Multiplier Activated (v2)"
@@ -160,9 +160,11 @@ def test_key_properties_and_replication_key() -> None:
     ).reports
     assert key_properties(long) == ["app_id", "date", "pid", "geo", "period"]
     assert key_properties(wide) == ["app_id", "date", "geo"]
-    assert key_properties(hourly) == ["app_id", "date", "period"]
+    assert key_properties(hourly) == ["app_id", "date", "hour", "period"]
     assert build_schema(long)["properties"]["date"]["format"] == "date"
-    assert build_schema(hourly)["properties"]["date"]["format"] == "date-time"
+    # Hours as a date and an integer hour: no date-time, whose offsets targets disagree on.
+    assert build_schema(hourly)["properties"]["date"]["format"] == "date"
+    assert build_schema(hourly)["properties"]["hour"]["type"] == ["integer"]
     assert set(key_properties(long)) <= set(build_schema(long)["required"])
 
 
@@ -199,7 +201,7 @@ def test_normalised_header_prefix_over_http(sandbox) -> None:
     assert renamed.records == plain.records
 
 
-def test_blank_dimension_is_empty_string_never_null(sandbox) -> None:
+def test_blank_dimension_is_named_never_null(sandbox) -> None:
     report = {
         "name": "campaigns",
         "groupings": ["date", "pid", "c", "af_prt", "af_sub1"],
@@ -209,9 +211,11 @@ def test_blank_dimension_is_empty_string_never_null(sandbox) -> None:
     config = sandbox_config(sandbox, start_date="2026-06-13", reports=[report])
     run = run_tap(config, now=NOW, expect_exit=0)
     records = run.records["campaigns"]
+    kept = run_tap({**config, "blank_value": ""}, now=NOW, expect_exit=0).records["campaigns"]
+    assert {r["c"] for r in kept if r["pid"] == "Organic"} == {""}  # blank_value "" keeps ""
     organic = [r for r in records if r["pid"] == "Organic"]
     assert organic
-    assert all(r["c"] == "" and r["af_prt"] == "" and r["af_sub1"] == "" for r in organic)
+    assert all(r["c"] == r["af_prt"] == r["af_sub1"] == "(none)" for r in organic)
     for record in records:
         assert all(
             record[k] is not None for k in ["app_id", "date", "pid", "c", "af_prt", "period"]
