@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _OAID = re.compile(r"[0-9a-f-]{16,64}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -48,7 +50,10 @@ class HashingRules:
 
 def _uuid(value: str) -> str | Refusal:
     """IDFA / IDFV / GAID: a UUID, lower-case with hyphens; all zeros is no id at all."""
-    compact = value.replace("-", "").lower()
+    lowered = value.lower()
+    if _CANONICAL_UUID.fullmatch(lowered):  # the usual spelling: one regex, no rebuild
+        return Refusal.ZERO if lowered == _ZERO_UUID else lowered
+    compact = lowered.replace("-", "")
     if len(compact) != 32 or not _HEX32.fullmatch(compact):
         return Refusal.INVALID
     if compact.strip("0") == "":

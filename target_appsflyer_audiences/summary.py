@@ -24,6 +24,7 @@ def _per_field(counter: Counter[str]) -> str:
 def summary_line(run: AudienceRun, status: str) -> str:
     """The summary of one audience; ``status`` is ``ok`` or ``failed``."""
     mapping, intake, sent = run.mapping, run.intake, run.sent
+    members, duplicates = run.staging.counts()
     parts = [
         f"stream={mapping.stream}",
         f"import_key={mapping.import_key}",
@@ -31,8 +32,8 @@ def summary_line(run: AudienceRun, status: str) -> str:
         f"mode={mapping.mode}",
         f"form={sent.form or '-'}",
         f"records={intake.records}",
-        f"members={run.staging.members}",
-        f"duplicates={run.staging.duplicates}",
+        f"members={members}",
+        f"duplicates={duplicates}",
         f"skipped={intake.skipped}",
         f"invalid={_per_field(intake.invalid)}",
         f"zero={_per_field(intake.zero)}",

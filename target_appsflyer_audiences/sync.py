@@ -123,7 +123,7 @@ class AudienceSync:
     def _stateless(self, run: AudienceRun) -> None:
         mapping, store = run.mapping, self.store
         run.sent.form = "overwrite"
-        if run.staging.members == 0:
+        if run.staging.is_empty():
             raise EmptyMirrorError(mapping.where)
         if store is not None:
             store.start_baseline(mapping.import_key, mapping.platform)
