@@ -59,7 +59,8 @@ class PostgresStore:
                 'ORDER BY key COLLATE "C"',
                 (import_key,),
             )
-            yield from cursor
+            for row in cursor:  # noqa: UP028 (no close() forwarded to a finished cursor)
+                yield row
 
     def start_baseline(self, import_key: str, platform: str) -> None:
         """Forget the audience's rows and baseline: an overwrite starts from nothing."""

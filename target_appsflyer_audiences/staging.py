@@ -136,9 +136,13 @@ class Staging:
 
     def planned(self, action: str) -> Iterator[tuple[str, int, str | None]]:
         """The planned (key, fingerprint, device) rows of ``action``, in plan order."""
-        yield from self._db.execute(
+        # A plain loop, not ``yield from``: a generator abandoned after an error must not
+        # close its cursor later, when the database may be closed already.
+        rows = self._db.execute(
             "SELECT key, fp, device FROM ops WHERE action = ? ORDER BY seq", (action,)
         )
+        for row in rows:  # noqa: UP028
+            yield row
 
     def close(self) -> None:
         """Close and delete the scratch file."""

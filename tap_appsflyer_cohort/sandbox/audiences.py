@@ -125,11 +125,17 @@ class AudiencesApi:
     def script(self, *faults: str) -> None:
         """Answer the next calls with these, one per call.
 
-        "429" (Retry-After: 0), "429-bare", "500", "502", "503", "reset" (connection
-        dropped, nothing applied), "applied-reset" (applied, then the connection dropped).
+        "ok" (answered normally), "429" (Retry-After: 0), "429-bare", "500", "502", "503",
+        "reset" (connection dropped, nothing applied), "applied-reset" (applied, then the
+        connection dropped).
         """
         with self._lock:
             self._script.extend(faults)
+
+    def clear_script(self) -> None:
+        """Forget scripted answers not used yet."""
+        with self._lock:
+            self._script.clear()
 
     def create(self, import_key: str, platform: str) -> None:
         """Make an (empty) audience, as the dashboard would."""
@@ -183,6 +189,7 @@ class AudiencesApi:
             else:
                 with self._lock:
                     fault = self._script.popleft() if self._script else None
+                fault = None if fault == "ok" else fault
                 parsed, count = _parse(raw)
                 if fault == "applied-reset":  # changed, but the answer is lost on the way
                     reply = self._apply(action, parsed, raw)
