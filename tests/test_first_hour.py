@@ -122,8 +122,9 @@ def test_a_start_date_older_than_the_api_keeps_is_a_warning(
     report = {**REPORT, "filters": {"period": [0]}}
     run_tap(_config(sandbox, start_date=old, reports=[report]), now=NOW, expect_exit=0)
     expected = (SANDBOX_TODAY - timedelta(days=730)).isoformat()
-    assert f"start_date {old} is older than the 730 days the API keeps: syncing from {expected}" in (
-        _warnings(caplog)
+    assert (
+        f"start_date {old} is older than the 730 days the API keeps: syncing from {expected}"
+        in (_warnings(caplog))
     )
 
 

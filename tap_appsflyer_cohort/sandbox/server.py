@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tap_appsflyer_cohort.sandbox.account import Account
 from tap_appsflyer_cohort.sandbox.api import CohortApi, Reply, error_reply, json_reply
+from tap_appsflyer_cohort.sandbox.audiences import PREFIX as AUDIENCES_PREFIX
+from tap_appsflyer_cohort.sandbox.audiences import AudiencesApi
 from tap_appsflyer_cohort.sandbox.canned import canned_reply
 from tap_appsflyer_cohort.sandbox.catalog import stable_seed
 from tap_appsflyer_cohort.sandbox.delivery import Delivery, deliver
@@ -121,6 +123,8 @@ class SandboxServer:
         self.token = self.options.token or generate_token()
         self.account = Account(self.options.seed, self.options.scale)
         self._api = CohortApi(self.account, self.options)
+        #: The Audiences Import API V2 on the same port and token (``sandbox/audiences.py``).
+        self.audiences = AudiencesApi(self.token)
         self._limiter = RateLimiter()
         self._lock = threading.Lock()
         self._log: list[RequestRecord] = []
@@ -272,6 +276,11 @@ class SandboxServer:
     ) -> tuple[Reply, Delivery, float]:
         """Decide one call's reply, how its bytes travel, and the silence before them."""
         url = urlsplit(target)
+        if url.path.startswith(AUDIENCES_PREFIX):
+            reply, transport, seconds = self.audiences.dispatch(
+                method, url.path, authorization, raw
+            )
+            return reply, Delivery(reset=transport == "reset"), seconds
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         match = _ENDPOINT.match(url.path)
         app_id = unquote(match[1]) if match else None
