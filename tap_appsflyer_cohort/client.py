@@ -33,7 +33,7 @@ from typing_extensions import override
 
 from tap_appsflyer_cohort import planner
 from tap_appsflyer_cohort.clock import Clock
-from tap_appsflyer_cohort.contract import API_PATH
+from tap_appsflyer_cohort.contract import API_PATH, MAX_API_LAG_DAYS
 from tap_appsflyer_cohort.errors import (
     AnswerError,
     ApiStatusError,
@@ -264,6 +264,16 @@ class CohortApiStream(RESTStream[Query]):
         coverage = check_periods(
             table, self.report.functions(kpi), required, self.report.periods, partial=partial
         )
+        if coverage.covered_days is not None:
+            lag = (today - window.end).days - coverage.covered_days
+            if lag > MAX_API_LAG_DAYS:
+                msg = (
+                    f"the answer for KPI '{kpi}' covers {coverage.covered_days} cohort day(s) "
+                    f"where this machine's date says {(today - window.end).days}: the API's "
+                    f"days run at least {lag} days behind; check that this machine's clock is "
+                    "not ahead of the API's (the API's 'today' decides completeness)"
+                )
+                raise AnswerError(msg)
         table.covered_days = coverage.covered_days
         if coverage.lacking_functions:  # the period came, one function's column did not
             self.warn_once(

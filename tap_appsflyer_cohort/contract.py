@@ -96,3 +96,7 @@ HOURLY_WINDOW_HOURS: Final = 72  # [V]
 #: restate cost for days after. We assume a week; reports whose periods end sooner are
 #: re-read until then by default (``restatement_days``).
 COST_SETTLING_DAYS: Final = 7
+#: [I] The most the API's complete days may lag this machine's date and be taken for a
+#: normal delay (data appears at 00:01 app time; processing can run late). More than
+#: that is a clock problem, stopped with a hint.
+MAX_API_LAG_DAYS: Final = 2

@@ -287,9 +287,8 @@ TARGET_APP_TIMEZONE = "America/Los_Angeles"
 
 
 def app_settings(app_id: str, timezone: str) -> dict[str, Any]:
-    """The tap settings that give ``app_id`` its time zone (one place to follow the tap)."""
-    del app_id  # one app per test run: the single-name form applies to it
-    return {"app_timezone": timezone}
+    """The tap settings that give ``app_id`` its time zone (the form that survives Meltano)."""
+    return {"app_settings": [{"app_id": app_id, "timezone": timezone}]}
 
 
 def report_named(name: str) -> dict[str, Any]:

@@ -11,9 +11,6 @@ these tests are its evidence.
 Each target gets the long-event-name report in a load of its own, then everything else:
 a target that refuses one table (pipelinewise did, before the tap capped names at 62
 characters) must not hide what it does with the others.
-
-``xfail(strict=True)`` marks say which tap change each failing case waits for: when the
-tap is fixed they pass, and strictness makes the mark's removal due.
 """
 
 from __future__ import annotations
@@ -66,8 +63,8 @@ psycopg = pytest.importorskip("psycopg")
 
 pytestmark = pytest.mark.e2e
 
-#: README, "Warehouses": pipelinewise-target-postgres and target-duckdb load "" as NULL,
-#: which their key columns refuse, so their users name the blanks.
+#: The tap's default name for blank grouping values (pipelinewise-target-postgres and
+#: target-duckdb load "" as NULL, which their key columns refuse).
 BLANK = "(none)"
 TAP_SETTINGS = {"blank_value": BLANK, **app_settings(TARGET_APP, TARGET_APP_TIMEZONE)}
 LONG_NAMES = "long_event_names"
@@ -78,28 +75,6 @@ DUCKDB = "target-duckdb"
 JSONL = "target-jsonl"
 MELTANOLABS = "meltanolabs-target-postgres"
 CSV = "meltanolabs-target-csv"
-
-NEEDS_62_CHARACTER_NAMES = (
-    "needs tap fix: column names of at most 62 characters (pipelinewise-target-postgres "
-    "rewrites every name of 63+ to initials, 'cotstact209', and two long events collide: "
-    "'Duplicate column name produced in schema: cotstact043')"
-)
-NEEDS_HOURS_WITHOUT_OFFSET = (
-    "needs tap fix: hourly rows whose values carry no UTC offset, e.g. `date` (format "
-    "date) plus an integer `hour` key column: target-duckdb (DuckDB >= 1.3) takes the "
-    "first CSV line of a batch as a header when a timestamp in it has an offset, and "
-    "drops that row"
-)
-NEEDS_NON_EMPTY_BLANK_DEFAULT = (
-    "needs tap fix: a non-empty default blank_value (e.g. '(none)'): this target loads "
-    "'' as NULL, which its key columns refuse (NotNullViolation / NOT NULL constraint)"
-)
-#: (target, report) cases that wait for a tap change.
-EXPECTED_FAILURES = {
-    (PIPELINEWISE, LONG_NAMES): NEEDS_62_CHARACTER_NAMES,
-    (DUCKDB, "hourly_utc"): NEEDS_HOURS_WITHOUT_OFFSET,
-}
-
 
 @dataclass(frozen=True)
 class TargetSpec:
@@ -326,38 +301,13 @@ def _cases() -> list[Any]:
             target,
             report,
             id=f"{target}-{report}",
-            marks=(
-                [pytest.mark.xfail(strict=True, reason=EXPECTED_FAILURES[(target, report)])]
-                if (target, report) in EXPECTED_FAILURES
-                else []
-            ),
         )
         for target in SPECS
         for report in REPORT_NAMES
     ]
 
 
-@pytest.mark.parametrize(
-    "stream",
-    [
-        pytest.param(
-            name,
-            marks=[
-                pytest.mark.xfail(
-                    strict=True,
-                    reason=(
-                        "needs tap fix: hourly values with preferred_timezone are date-times "
-                        "without an offset ('2026-06-13T00:00:00'), not RFC 3339; render them "
-                        "as date + hour (see NEEDS_HOURS_WITHOUT_OFFSET) or with the offset"
-                    ),
-                )
-            ]
-            if name == "hourly_app_time_zone"
-            else [],
-        )
-        for name in REPORT_NAMES
-    ],
-)
+@pytest.mark.parametrize("stream", REPORT_NAMES)
 def test_every_record_matches_its_schema(
     targets_sandbox: SandboxServer, tap_output: TapOutput, stream: str
 ) -> None:
@@ -408,7 +358,6 @@ def test_target_echoes_the_tap_state_once_loaded(
     assert result.states[-1] == tap_output.runs[-1].last_state
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_62_CHARACTER_NAMES)
 def test_column_names_are_short_and_readable(
     targets_sandbox: SandboxServer, tap_output: TapOutput
 ) -> None:
@@ -439,18 +388,7 @@ BLANKS_REPORT = {
 }
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        pytest.param(
-            name,
-            marks=[pytest.mark.xfail(strict=True, reason=NEEDS_NON_EMPTY_BLANK_DEFAULT)]
-            if name in {PIPELINEWISE, DUCKDB}
-            else [],
-        )
-        for name in SPECS
-    ],
-)
+@pytest.mark.parametrize("target", list(SPECS))
 def test_default_blank_values_lose_nothing(
     sandbox: SandboxServer, tmp_path: Path, target: str
 ) -> None:
@@ -463,6 +401,7 @@ def test_default_blank_values_lose_nothing(
     config = sandbox_config(
         sandbox, app_ids=[TARGET_APP], start_date=start.isoformat(), reports=[BLANKS_REPORT]
     )
+    del config["blank_value"]  # the tap's default
     run = run_tap(config, now=utc_noon(sandbox.today), expect_exit=0)
     records = run.records[BLANKS_REPORT["name"]]
     blanks = {r["c"] for r in records if r["pid"] == "Organic"}

@@ -18,8 +18,8 @@ DEMO_COMMAND = "python3 scripts/demo.py"
 TEST_COMMAND = "bash scripts/check.sh"
 
 
-def about_markdown_table() -> list[str]:
-    """The Settings table of `tap-appsflyer-cohort --about --format markdown`."""
+def about_markdown_table(section_title: str = "## Settings") -> list[str]:
+    """A table of `tap-appsflyer-cohort --about --format markdown` (Settings by default)."""
     done = subprocess.run(
         [sys.executable, "-m", "tap_appsflyer_cohort", "--about", "--format", "markdown"],
         capture_output=True,
@@ -27,7 +27,7 @@ def about_markdown_table() -> list[str]:
         check=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
-    section = done.stdout.split("## Settings", 1)[1]
+    section = done.stdout.split(section_title, 1)[1].split("\n## ", 1)[0]
     return [line for line in section.splitlines() if line.startswith("|")]
 
 
@@ -37,6 +37,15 @@ def test_settings_table_is_the_generated_one() -> None:
     assert readme_table == generated, (
         "README settings table is stale: replace the lines between the settings-table "
         "markers with the table from `tap-appsflyer-cohort --about --format markdown`"
+    )
+
+
+def test_report_fields_table_is_the_generated_one() -> None:
+    start, end = "<!-- report-fields:start -->", "<!-- report-fields:end -->"
+    readme_table = README.split(start, 1)[1].split(end, 1)[0].strip().splitlines()
+    assert readme_table == about_markdown_table("## Report fields"), (
+        "README report fields table is stale: replace the lines between the report-fields "
+        "markers with that table of `tap-appsflyer-cohort --about --format markdown`"
     )
 
 

@@ -23,6 +23,7 @@ REPORT = {
     "groupings": ["date", "pid"],
     "kpis": ["roas", "sessions"],
     "filters": {"period": [0, 1, 3]},
+    "restatement_days": 0,  # no re-reads of final dates: the budget alone is tested
 }
 BUDGET = 5
 

@@ -53,12 +53,14 @@ REPORTS = [
         "groupings": ["date", "pid"],
         "kpis": ["roas", "sessions"],
         "filters": {"period": [0, 1, 3]},
+        "restatement_days": 0,  # a resumed run re-reads nothing the state covers
     },
     {
         "name": "b_revenue_by_geo",
         "groupings": ["date", "geo"],
         "kpis": ["revenue"],
         "filters": {"period": [0, 7]},
+        "restatement_days": 0,
     },
 ]
 

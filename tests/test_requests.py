@@ -200,9 +200,10 @@ def test_hourly_granularity_asks_whole_days_within_72_hours(sandbox) -> None:
     assert (call.body["from"], call.body["to"]) == ("2026-06-13 00:00:00", "2026-06-14 23:59:59")
     records = run.records["small"]
     assert {r["date"][:10] for r in records} == {"2026-06-13", "2026-06-14"}
-    # RFC 3339 date-times (the schema says date-time); the API sends "yyyy-mm-dd hh:mm:ss".
-    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:00:00\+00:00", r["date"]) for r in records)
-    as_sent = [{**r, "date": r["date"][:19].replace("T", " ")} for r in records]
+    # A date and an hour (the API sends "yyyy-mm-dd hh:mm:ss"): no date-time to mangle.
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", r["date"]) for r in records)
+    assert {r["hour"] for r in records} <= set(range(24))
+    as_sent = [{**r, "date": f"{r['date']} {r['hour']:02d}:00:00"} for r in records]
     expected = truth(sandbox, "id123456789", report, [date(2026, 6, 13), date(2026, 6, 14)])
     assert emitted(as_sent, report) == expected
 

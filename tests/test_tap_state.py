@@ -19,7 +19,7 @@ REPORTS = [
     {"name": "a_sessions", "groupings": ["date", "pid"], "kpis": ["sessions"]},
     {"name": "b_revenue", "groupings": ["date", "geo"], "kpis": ["revenue"]},
 ]
-PERIODS = {"filters": {"period": [0, 1]}}
+PERIODS = {"filters": {"period": [0, 1]}, "restatement_days": 0}
 
 
 def _config(server: Any, **overrides: Any) -> dict[str, Any]:
