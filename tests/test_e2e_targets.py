@@ -76,6 +76,7 @@ JSONL = "target-jsonl"
 MELTANOLABS = "meltanolabs-target-postgres"
 CSV = "meltanolabs-target-csv"
 
+
 @dataclass(frozen=True)
 class TargetSpec:
     """A target under test: where its executable is and whether it upserts on the key."""
