@@ -7,7 +7,7 @@ sure it is: [V] vendor, [C] two or more independent callers, [I] our inference.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, get_args
 
 API_PATH: Final = "/api/cohorts/v1/data/app/{app_id}"
 DEFAULT_API_URL: Final = "https://hq1.appsflyer.com"
@@ -45,9 +45,12 @@ DIMENSION_VALUES: Final[dict[str, tuple[str, ...]]] = {
     "attributed_touch_type": ("click", "impression", "TV", "pre-installed"),
 }
 
-COHORT_TYPES: Final = ("user_acquisition", "retargeting", "unified")
-AGGREGATION_TYPES: Final = ("cumulative", "on_day")
-GRANULARITIES: Final = ("day", "hour")
+CohortType = Literal["user_acquisition", "retargeting", "unified"]
+AggregationType = Literal["cumulative", "on_day"]
+Granularity = Literal["day", "hour"]
+COHORT_TYPES: Final[tuple[CohortType, ...]] = get_args(CohortType)
+AGGREGATION_TYPES: Final[tuple[AggregationType, ...]] = get_args(AggregationType)
+GRANULARITIES: Final[tuple[Granularity, ...]] = get_args(Granularity)
 
 MIN_GROUPINGS: Final = 1
 MAX_GROUPINGS: Final = 7  # [V]

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from tap_appsflyer_cohort.contract import (
     AGGREGATION_TYPES,
@@ -28,12 +28,16 @@ from tap_appsflyer_cohort.contract import (
     MAX_PERIOD,
     MIN_PERIOD,
     NOT_WITH_UNIFIED,
+    AggregationType,
+    CohortType,
+    Granularity,
 )
 from tap_appsflyer_cohort.errors import ConfigError
 from tap_appsflyer_cohort.fields import Field, field_named
 from tap_appsflyer_cohort.naming import kpi_functions
 
-LAYOUTS = ("long", "wide")
+Layout = Literal["long", "wide"]
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
 _STREAM_NAME = re.compile(r"[a-z][a-z0-9_]{0,61}")  # used with fullmatch ($ allows "\n")
 
 #: Every field of a report definition, once: schema and checks come from here.
@@ -140,8 +144,8 @@ class Report:
     name: str
     groupings: tuple[str, ...]
     kpis: tuple[str, ...]
-    cohort_type: str = "user_acquisition"
-    aggregation_type: str = "cumulative"
+    cohort_type: CohortType = "user_acquisition"
+    aggregation_type: AggregationType = "cumulative"
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     periods: tuple[int, ...] = DEFAULT_PERIODS
     periods_given: bool = False
@@ -150,8 +154,8 @@ class Report:
     preferred_currency: bool = False
     preferred_timezone: bool = False
     partial_data: bool = False
-    granularity: str = "day"
-    layout: str = "long"
+    granularity: Granularity = "day"
+    layout: Layout = "long"
     app_ids: tuple[str, ...] | None = None
     #: None: the default, ``settling_restatement_days``.
     restatement_days: int | None = None

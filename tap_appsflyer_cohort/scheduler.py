@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from tap_appsflyer_cohort import planner
 from tap_appsflyer_cohort.contract import HORIZON_DAYS, HORIZON_DAYS_STRICT
@@ -89,7 +89,7 @@ class RowCapPolicy:
     """The rows at which an answer counts as cut, and what a one-day cut does."""
 
     row_cap: int
-    on_row_cap: str = "fail"
+    on_row_cap: Literal["fail", "warn"] = "fail"
 
 
 @dataclass(eq=False)

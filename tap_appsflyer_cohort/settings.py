@@ -9,12 +9,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dateutil.parser import isoparse
 from singer_sdk import typing as th
 
 from tap_appsflyer_cohort.columns import ReportColumns
@@ -35,8 +36,10 @@ from tap_appsflyer_cohort.report import (
     parse_report,
 )
 
-ON_ROW_CAP = ("fail", "warn")
-RESPONSE_FORMATS = ("csv", "json")
+OnRowCap = Literal["fail", "warn"]
+ResponseFormat = Literal["csv", "json"]
+ON_ROW_CAP: tuple[OnRowCap, ...] = get_args(OnRowCap)
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = get_args(ResponseFormat)
 #: A date, or a date-time whose date part is used (Meltano often passes start_date so).
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -213,13 +216,9 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
 ).to_dict()
 
 
-def _default(name: str) -> Any:
-    return field_named(SETTINGS_FIELDS, name).default
-
-
 @dataclass(frozen=True)
 class Settings:
-    """Everything the tap reads from its config, checked."""
+    """Everything the tap reads from its config, checked (built by ``parse_settings``)."""
 
     api_token: str
     app_ids: tuple[str, ...]
@@ -227,20 +226,20 @@ class Settings:
     end_date: date | None
     api_url: str
     reports: tuple[Report, ...]
-    max_window_days: int = _default("max_window_days")
-    requests_per_minute: int = _default("requests_per_minute")
-    daily_request_budget: int = _default("daily_request_budget")
-    request_timeout: float = float(_default("request_timeout"))
-    max_retries: int = _default("max_retries")
-    max_requests_in_flight: int = _default("max_requests_in_flight")
-    response_format: str = _default("response_format")
-    on_row_cap: str = _default("on_row_cap")
-    row_cap: int = _default("row_cap")
-    blank_value: str = _default("blank_value")
-    app_timezones: Mapping[str, str] = field(default_factory=dict)
-    default_app_timezone: str | None = None
-    app_currencies: Mapping[str, str] = field(default_factory=dict)
-    default_app_currency: str | None = None
+    max_window_days: int
+    requests_per_minute: int
+    daily_request_budget: int
+    request_timeout: float
+    max_retries: int
+    max_requests_in_flight: int
+    response_format: ResponseFormat
+    on_row_cap: OnRowCap
+    row_cap: int
+    blank_value: str
+    app_timezones: Mapping[str, str]
+    default_app_timezone: str | None
+    app_currencies: Mapping[str, str]
+    default_app_currency: str | None
     #: The moment the tap takes for "now" (demos and tests against the sandbox only).
     as_of: datetime | None = None
 
@@ -261,34 +260,29 @@ def parse_date(value: Any, where: str) -> date:
     """A date, or the date part of a date-time (Meltano passes start_date so)."""
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise ConfigError(where, f"expected a date YYYY-MM-DD, got {value!r}")
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        raise ConfigError(where, f"expected a date YYYY-MM-DD, got {value!r}") from None
+    return _iso_moment(value, where, "a date YYYY-MM-DD").date()
+
+
+def _iso_moment(value: Any, where: str, expected: str) -> datetime:
+    """An ISO 8601 date or date-time in the forms the settings take (``_DATE``)."""
+    if isinstance(value, str) and _DATE.fullmatch(value.strip()):
+        try:
+            return isoparse(value.strip())
+        except (ValueError, OverflowError):
+            pass
+    raise ConfigError(where, f"expected {expected}, got {value!r}")
 
 
 def _parse_moment(value: Any, where: str) -> datetime:
     """An ISO 8601 date-time (UTC when no offset is given), or a date at this time of day."""
-    moment: datetime | None = None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
         moment = datetime.combine(value, datetime.now(timezone.utc).time())
-    elif isinstance(value, str) and _DATE.fullmatch(value.strip()):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                moment = datetime.combine(
-                    date.fromisoformat(text), datetime.now(timezone.utc).time()
-                )
-            else:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            moment = None
-    if moment is None:
-        raise ConfigError(where, f"expected an ISO 8601 date-time, got {value!r}")
+    else:
+        moment = _iso_moment(value, where, "an ISO 8601 date-time")
+        if len(value.strip()) == 10:  # a date alone: that day, at this time of day
+            moment = datetime.combine(moment.date(), datetime.now(timezone.utc).time())
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
@@ -375,11 +369,12 @@ def _check_required(config: Mapping[str, Any]) -> None:
         names = ", ".join(f"'{name}'" for name in missing)
         noun = "setting" if len(missing) == 1 else "settings"
         verb = "is" if len(missing) == 1 else "are"
+        apps = " (or app_ids in every report)" if "app_ids" in missing else ""
         raise ConfigError(
             f"{noun} {names}",
-            f"{verb} required (in Meltano: meltano config tap-appsflyer-cohort set <name> "
-            "<value>, or TAP_APPSFLYER_COHORT_<NAME> in .env; the token always from the "
-            "environment)",
+            f"{verb} required{apps}; in Meltano: meltano config tap-appsflyer-cohort set "
+            "<name> <value>, or TAP_APPSFLYER_COHORT_<NAME> in .env (the token always from "
+            "the environment)",
         )
 
 
@@ -496,7 +491,9 @@ def parse_settings(config: Mapping[str, Any], *, for_sync: bool) -> Settings:
         response_format=read("response_format"),
         on_row_cap=read("on_row_cap"),
         row_cap=read("row_cap"),
-        blank_value=_blank_value(config.get("blank_value", _default("blank_value"))),
+        blank_value=_blank_value(
+            config.get("blank_value", field_named(SETTINGS_FIELDS, "blank_value").default)
+        ),
         app_timezones=timezones,
         default_app_timezone=default_tz,
         app_currencies=currencies,

@@ -56,8 +56,8 @@ def request_body(import_key: str, platform: str, devices: Sequence[str]) -> byte
 
 def backoff(attempt: int) -> float:
     """The wait after failed try ``attempt``: 0.5-1 s, 1-2 s, 2-4 s ... at most a minute."""
-    base = BACKOFF_START_SECONDS * 2 ** (attempt - 1)
-    return min(base * random.uniform(1.0, 2.0), MAX_WAIT_SECONDS)
+    base: float = BACKOFF_START_SECONDS * 2.0 ** (attempt - 1)
+    return float(min(base * random.uniform(1.0, 2.0), MAX_WAIT_SECONDS))
 
 
 class AudiencesClient:

@@ -63,7 +63,7 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     ),
     "no app": (
         {"app_ids": None},
-        ("report 'r1'", "'app_ids'", "no app"),
+        ("setting 'app_ids'", "is required", "or app_ids in every report"),
     ),
     "column collision": (
         {"reports": [_report(kpis=["Start Trial Auth", "start_trial_auth"])]},
@@ -91,7 +91,7 @@ MORE_CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     ),
     "empty app list": (
         {"app_ids": []},
-        ("report 'r1'", "'app_ids'", "no app"),
+        ("setting 'app_ids'", "is required", "or app_ids in every report"),
     ),
     "period out of range": (
         {"reports": [_report(filters={"period": [0, 181]})]},

@@ -183,7 +183,7 @@ class CohortApi:
     def _table(self, app_id: str, query: Query) -> Table:
         """Evaluate, or reuse the table of the same query asked this hour."""
         key = (app_id, _canonical(query.body), query.local_now.strftime("%F %H"))
-        table = self._tables.fetch(key)
+        table: Table | None = self._tables.fetch(key)
         if table is None:
             with self._evaluating:
                 table = self._tables.fetch(key)  # a call that held the lock may have made it
