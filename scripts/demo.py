@@ -155,8 +155,11 @@ def ensure_plugins(env: dict[str, str]) -> None:
     wanted = hashlib.sha256(text.encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == wanted:
         return
+    print("Installing the tap and target-duckdb with Meltano (first run only)...")
+    started = time.monotonic()
     meltano("install", "tap-appsflyer-cohort", "target-duckdb", env=env, log=DEMO / "install.log")
     stamp.write_text(wanted)
+    print(f"  done in {time.monotonic() - started:.0f} s")
 
 
 @contextmanager
