@@ -90,12 +90,13 @@ def ensure_venv() -> None:
     print(f"Installing the demo environment into {VENV.relative_to(ROOT)} (first run only)...")
     started = time.monotonic()
     uv = shutil.which("uv")
-    if uv is not None:
-        subprocess.run([uv, "venv", "-q", "--python", sys.executable, VENV], check=True)
-    else:  # plain pip bootstraps uv, which installs the rest much faster
-        venv.create(VENV, with_pip=True, clear=True)
+    if uv is None:  # plain pip bootstraps uv, which installs the rest much faster
+        if not VENV_PYTHON.exists():
+            venv.create(VENV, with_pip=True, clear=True)
         subprocess.run([VENV_PYTHON, "-m", "pip", "install", "-q", "uv"], check=True)
         uv = str(VENV / "bin" / "uv")
+    elif not VENV_PYTHON.exists():  # an existing venv is updated in place (pyproject changed)
+        subprocess.run([uv, "venv", "-q", "--python", sys.executable, VENV], check=True)
     subprocess.run(
         [uv, "pip", "install", "-q", "--python", VENV_PYTHON, *REQUIREMENTS, "-e", ROOT],
         check=True,
