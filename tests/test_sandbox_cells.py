@@ -7,15 +7,24 @@ memos and C loops; each is checked here against the straightforward version.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date
 from itertools import pairwise
 from typing import Any
 
 import pytest
 
-from tap_appsflyer_cohort.sandbox.catalog import APPS, DECAY, GROWTH, app_profiles, stable_seed
+from tap_appsflyer_cohort.sandbox.catalog import (
+    APPS,
+    CURVES,
+    GROWTH,
+    Quality,
+    app_profiles,
+    stable_seed,
+)
 from tap_appsflyer_cohort.sandbox.cells import (
     NV_MAGICCONST,
+    PHASES,
     below,
     draw_cell,
     draw_day,
@@ -25,6 +34,8 @@ from tap_appsflyer_cohort.sandbox.groups import DayGroups, WeightedLru
 from tap_appsflyer_cohort.sandbox.series import (
     SMALL_SPAN,
     Term,
+    TermColumns,
+    base_sums,
     cell_rows,
     half_sums,
     point_sums,
@@ -44,75 +55,108 @@ def test_below_is_randrange(n: int) -> None:
 
 
 def _reference_cell(
-    rng: random.Random, profile: int, cpi_cents: int, organic: bool
+    rng: random.Random, profile: int, cpi_cents: int, quality: Quality, organic: bool
 ) -> tuple[Any, ...]:
-    """The original cell draw, written with ``random.Random``'s methods."""
+    """The cell draw, written with ``random.Random``'s methods."""
     users = 1 + int(rng.lognormvariate(2.8, 0.9) * (4 if organic else 1))
     cost = 0 if organic else int(users * cpi_cents * rng.uniform(0.6, 1.5))
-    active_share = rng.uniform(0.85, 1.0)
-    active_base = int(users * active_share)
-    regular = (int(users * rng.uniform(0.05, 0.4)), rng.randrange(12), rng.randint(299, 1999))
-    ads = (int(users * rng.uniform(2, 30)), rng.randrange(12), rng.randint(1, 4))
-    hour = rng.randrange(24)
-    seed = rng.getrandbits(64)
-    active_decay = rng.randrange(len(DECAY))
+    active_base = int(users * rng.uniform(0.85, 1.0))
     active_span = int((users - active_base) * rng.uniform(0.3, 0.9))
     active_curve = rng.randrange(len(GROWTH))
-    sessions = (int(users * rng.uniform(4, 25)), rng.randrange(len(GROWTH)))
-    uninstalls = (int(users * rng.uniform(0.2, 0.6)), rng.randrange(len(GROWTH)))
+    returning = active_base * rng.uniform(*quality.returning)
+    first, choices = quality.decay
+    active_decay = rng.randrange(first, first + choices)
+    repeats = returning * rng.uniform(0.3, 3.0)
+    regular = (
+        int(users * quality.payer * rng.uniform(0.05, 0.4)),
+        rng.randrange(2, 10),
+        rng.randint(299, 1999),
+    )
+    ads = (int(users * quality.ads * rng.uniform(2, 30)), rng.randrange(5), rng.randint(1, 4))
+    uninstalls = (int(users * quality.churn * rng.uniform(0.2, 0.6)), rng.randrange(len(GROWTH)))
+    hour = rng.randrange(24)
+    seed = rng.getrandbits(64)
+    phases = rng.getrandbits(24)
+    phase = [phases >> shift & 15 for shift in range(0, 24, 4)]
     return (
         profile,
         hour,
         users,
         cost,
         seed,
-        active_share,
-        active_decay,
+        active_base,
         active_span,
         active_curve,
-        *sessions,
+        phase[0],
+        int(returning),
+        active_decay,
+        phase[1],
+        int(repeats),
+        phase[2],
         *regular,
+        phase[3],
         *ads,
+        phase[4],
         *uninstalls,
+        phase[5],
     )
 
 
 @pytest.mark.parametrize("seed", [0, 42, 2**63 + 5])
 def test_cell_draws_replay_the_random_methods(seed: int) -> None:
+    qualities = app_profiles(APPS[0], 42).quality
     fast, reference = random.Random(seed), random.Random(seed)
     for index in range(3000):
         organic = index % 9 == 0
         cpi = 0 if organic else 90 + index % 400
-        assert draw_cell(fast, index, cpi, organic) == _reference_cell(
-            reference, index, cpi, organic
+        quality = qualities[index * 7 % len(qualities)]
+        assert draw_cell(fast, index, cpi, quality, organic) == _reference_cell(
+            reference, index, cpi, quality, organic
         )
     assert fast.random() == reference.random()
 
 
-def _reference_event(users: int, seed: int, name: str, kind: str) -> tuple[Any, ...]:
-    """The original per-cell event parameters, in ``EventColumns`` field order."""
+def _reference_event(
+    users: int, seed: int, decay: int, engagement: float, name: str, kind: str
+) -> tuple[Any, ...]:
+    """The per-cell event parameters, in ``EventColumns`` field order."""
     rng = random.Random(stable_seed(seed, name))
-    low, high, per_user = {
-        "af_purchase": (0.02, 0.08, 1.6),
-        "af_complete_registration": (0.3, 0.6, 1.1),
-        "af_level_achieved": (0.2, 0.5, 9.0),
-        "start trial auth": (0.05, 0.15, 1.2),
-    }.get(kind, (0.05, 0.2, 2.0))
-    share = rng.uniform(low, high)
+    (low, high), back, (per_low, per_high) = {
+        "af_purchase": ((0.02, 0.08), (0.1, 0.3), (1.0, 1.6)),
+        "af_complete_registration": ((0.3, 0.6), (0.0, 0.03), (1.0, 1.1)),
+        "af_level_achieved": ((0.2, 0.5), (0.4, 0.8), (2.0, 6.0)),
+        "start trial auth": ((0.05, 0.15), (0.02, 0.08), (1.0, 1.2)),
+    }.get(kind, ((0.05, 0.2), (0.1, 0.4), (1.0, 3.0)))
+    share = min(0.95, rng.uniform(low, high) * engagement)
     base = int(users * share)
     ceiling = min(1.0, share * rng.uniform(1.5, 3.0))
-    count_span = int(users * ceiling * per_user * rng.uniform(1.0, 3.0))
-    cents_span = int(count_span * rng.uniform(199, 1999)) if kind == "af_purchase" else 0
-    decay = rng.randrange(len(DECAY))
-    converters = (max(0, int(users * ceiling) - base), rng.randrange(len(GROWTH)))
-    count_curve = rng.randrange(len(GROWTH))
-    cents_curve = rng.randrange(len(GROWTH))
-    return (share, decay, base, *converters, count_span, count_curve, cents_span, cents_curve)
+    returning = base * rng.uniform(*back)
+    repeats = returning * rng.uniform(per_low - 1, per_high - 1)
+    curve = rng.randrange(len(GROWTH))
+    price = rng.randint(199, 1999) if kind == "af_purchase" else 0
+    phases = rng.getrandbits(12)
+    return (
+        base,
+        max(0, int(users * ceiling) - base),
+        curve,
+        phases & 15,
+        int(returning),
+        decay,
+        phases >> 4 & 15,
+        int(repeats),
+        phases >> 8 & 15,
+        price,
+    )
 
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("af_purchase", "af_purchase"), ("Start Trial Auth", "start trial auth"), ("x", "x")],
+    [
+        ("af_purchase", "af_purchase"),
+        ("Start Trial Auth", "start trial auth"),
+        ("af_level_achieved", "af_level_achieved"),
+        ("x", "x"),
+    ],
 )
 def test_event_columns_replay_the_random_methods(name: str, kind: str) -> None:
     app = APPS[0]
@@ -120,8 +164,10 @@ def test_event_columns_replay_the_random_methods(name: str, kind: str) -> None:
     columns = event_columns(cells, name, kind)
     fast = list(zip(*(getattr(columns, f) for f in columns.__slots__), strict=True))
     reference = [
-        _reference_event(users, seed, name, kind)
-        for users, seed in zip(cells.users, cells.seed, strict=True)
+        _reference_event(users, seed, decay, cells.quality[profile].engagement, name, kind)
+        for users, seed, decay, profile in zip(
+            cells.users, cells.seed, cells.active_decay, cells.profile, strict=True
+        )
     ]
     assert fast == reference
 
@@ -130,61 +176,89 @@ def _no_columns(cells: Any) -> Any:
     raise AssertionError("the kernels take columns directly")
 
 
-_GROWTH_TERM = Term("growth", False, True, _no_columns)
-_PLAIN_TERM = Term("plain", False, False, _no_columns)
-_DAILY_TERM = Term("daily", True, True, _no_columns)
+_GROWTH_TERM = Term("growth", True, "growth", _no_columns)
+_PLAIN_TERM = Term("plain", False, "growth", _no_columns)
+_REPEATS_TERM = Term("repeats", True, "repeats", _no_columns)
+_RETURNED_TERM = Term("returned", False, "returned", _no_columns)
 
 
-def _naive_row(daily: bool, span: float, curve: int, points: tuple[int, ...]) -> list[int]:
-    table = DECAY if daily else GROWTH
-    return [int(span * table[curve][q]) for q in points]
+def _naive_row(table: str, span: int, curve: int, phase: int, points: tuple[int, ...]) -> list[int]:
+    return [int(span * CURVES[table][curve][q] + (phase + 0.5) / PHASES) for q in points]
 
 
-@pytest.mark.parametrize("term", [_GROWTH_TERM, _PLAIN_TERM, _DAILY_TERM])
-def test_cell_rows_and_group_sums_are_the_plain_sums(term: Term) -> None:
-    rng = random.Random(3)
+def _random_columns(rng: random.Random, table: str, count: int) -> TermColumns:
+    """Zeros, memoised small spans and spans above the memo's range; some weights."""
+    spans = [
+        rng.choice([0, 1, 5, SMALL_SPAN - 1, SMALL_SPAN, 5000]) + rng.randrange(3)
+        for _ in range(count)
+    ]
+    curves = [rng.randrange(len(CURVES[table])) for _ in range(count)]
+    phases = [rng.randrange(PHASES) for _ in range(count)]
+    bases = [rng.randrange(0, 50) for _ in range(count)]
+    weights = [rng.choice([1, 2, 299, 1999]) for _ in range(count)]
+    return TermColumns(spans, curves, phases, bases, weights)
+
+
+@pytest.mark.parametrize("term", [_GROWTH_TERM, _PLAIN_TERM, _REPEATS_TERM, _RETURNED_TERM])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cell_rows_and_group_sums_are_the_plain_sums(term: Term, weighted: bool) -> None:
     count = 400
-    if term.daily:
-        spans: list[Any] = [
-            rng.choice([0.3, 0.99, 1.0, 7.5]) * rng.random() * 40 for _ in range(count)
-        ]
-    else:  # zeros, memoised small spans, and spans above the memo's range
-        spans = [
-            rng.choice([0, 1, 5, SMALL_SPAN - 1, SMALL_SPAN, 5000]) + rng.randrange(3)
-            for _ in range(count)
-        ]
-    curves = [rng.randrange(len(DECAY) if term.daily else len(GROWTH)) for _ in range(count)]
+    columns = _random_columns(random.Random(3), term.table, count)
+    if not weighted:
+        columns = replace(columns, weights=None)
+    weights = columns.weights or [1] * count
     starts = [0, 1, 2, 50, 51, 300, count]
     for points in [(0,), (0, 1, 2, 30, 180), tuple(range(181)), (179, 180)]:
-        naive = [_naive_row(term.daily, s, c, points) for s, c in zip(spans, curves, strict=True)]
-        rows = cell_rows(term, spans, curves, points)
+        naive = [
+            _naive_row(term.table, span, curve, phase, points)
+            for span, curve, phase in zip(
+                columns.spans, columns.curves, columns.phases, strict=True
+            )
+        ]
+        rows = cell_rows(term, columns, points)
         assert [list(row) if row is not None else [0] * len(points) for row in rows] == naive
         expected = [
-            [sum(row[j] for row in naive[first:end]) for first, end in pairwise(starts)]
+            [
+                sum(naive[i][j] * weights[i] for i in range(first, end))
+                for first, end in pairwise(starts)
+            ]
             for j in range(len(points))
         ]
-        assert point_sums(term, spans, curves, points, starts) == expected
+        assert point_sums(term, columns, points, starts) == expected
+        assert point_sums(term, columns.pick(range(count)), points, starts) == expected
+    bases = columns.bases
+    assert bases is not None
+    assert base_sums(columns, starts) == [
+        sum(bases[i] * weights[i] for i in range(first, end)) for first, end in pairwise(starts)
+    ]
 
 
 @pytest.mark.parametrize("elapsed", [0, 1, 7, 180])
 def test_half_sums_follow_the_partial_data_rule(elapsed: int) -> None:
-    rng = random.Random(elapsed)
-    spans = [rng.randrange(0, 3000) for _ in range(60)]
-    curves = [rng.randrange(len(GROWTH)) for _ in range(60)]
-    bases = [rng.randrange(0, 50) for _ in range(60)]
+    columns = _random_columns(random.Random(elapsed), "growth", 60)
     starts = [0, 10, 11, 60]
     expected = []
     for first, end in pairwise(starts):
         total = 0
-        for span, curve, base in zip(
-            spans[first:end], curves[first:end], bases[first:end], strict=True
-        ):
-            values = GROWTH[curve]
-            before = base + int(span * values[elapsed - 1]) if elapsed > 0 else 0
-            today = base + int(span * values[elapsed])
-            total += before + (today - before) // 2
+        for i in range(first, end):
+            values = GROWTH[columns.curves[i]]
+            offset = (columns.phases[i] + 0.5) / PHASES
+            base, span = columns.bases[i], columns.spans[i]  # type: ignore[index]
+            before = base + int(span * values[elapsed - 1] + offset) if elapsed > 0 else 0
+            today = base + int(span * values[elapsed] + offset)
+            total += (before + (today - before) // 2) * columns.weights[i]  # type: ignore[index]
         expected.append(total)
-    assert half_sums(_GROWTH_TERM, spans, curves, bases, elapsed, starts) == expected
+    assert half_sums(_GROWTH_TERM, columns, elapsed, starts) == expected
+
+
+def test_curve_tables_never_decrease() -> None:
+    """Every series is cumulative: on-day values are differences, never negative."""
+    for name, table in CURVES.items():
+        for curve in table:
+            assert list(curve) == sorted(curve), name
+            assert curve[0] >= 0
+    assert all(curve[0] == 0.0 for curve in CURVES["returned"])  # nobody returns on day 0
+    assert all(curve[-1] == 1.0 for curve in CURVES["growth"])  # the span is reached
 
 
 def test_weighted_lru_evicts_least_recently_used_over_budget() -> None:

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -395,3 +396,37 @@ def test_scale_multiplies_cells() -> None:
             return len(read_csv(post(server, body).text)[1])
 
     assert rows(2) > 1.7 * rows(1)
+
+
+def _by_source(sandbox: SandboxServer, app: str, kpi: str, **overrides: Any) -> dict[str, Any]:
+    window = {"from": "2025-09-01", "to": "2025-10-30", "groupings": ["pid"], "kpis": [kpi]}
+    return {r["pid"]: r for r in rows_of(sandbox, app=app, **{**window, **overrides})}
+
+
+@pytest.mark.parametrize("app", [IOS, JPY_APP])
+def test_media_sources_differ_within_realistic_ranges(sandbox: SandboxServer, app: str) -> None:
+    """Organic retains best, ad networks worst; ROAS and cost differ by source (issue 11)."""
+    retention = _by_source(
+        sandbox, app, "sessions", aggregation_type="on_day", filters={"period": [1, 7, 30]}
+    )
+    roas = _by_source(sandbox, app, "roas", filters={"period": [7, 180]})
+    d1 = {pid: float(r["sessions_rate_day_1"]) for pid, r in retention.items()}
+    d7 = {pid: float(r["sessions_rate_day_7"]) for pid, r in retention.items()}
+    d30 = {pid: float(r["sessions_rate_day_30"]) for pid, r in retention.items()}
+    assert all(15 <= v <= 55 for v in d1.values()), d1
+    assert all(3 <= v <= 25 for v in d7.values()), d7
+    assert all(0.5 <= v <= 10 for v in d30.values()), d30
+    assert max(d1, key=d1.__getitem__) == max(d7, key=d7.__getitem__) == "Organic"
+    assert min(d7, key=d7.__getitem__) == "unityads_int"
+    assert max(d1.values()) - min(d1.values()) > 15  # visibly different curves
+    assert max(d7.values()) > 3 * min(d7.values())
+    paid = {pid: r for pid, r in roas.items() if pid != "Organic"}
+    roas_180 = {pid: float(r["roas_rate_day_180"]) for pid, r in paid.items()}
+    assert all(30 <= v <= 200 for v in roas_180.values()), roas_180
+    assert max(roas_180.values()) > 1.5 * min(roas_180.values())
+    assert all(
+        float(r["roas_rate_day_7"]) < float(r["roas_rate_day_180"]) / 2 for r in paid.values()
+    )
+    ecpi = {pid: float(r["ecpi"]) for pid, r in paid.items()}
+    assert max(ecpi.values()) > 1.8 * min(ecpi.values())
+    assert roas["Organic"]["ecpi"] == ""

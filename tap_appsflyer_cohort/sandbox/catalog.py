@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from itertools import accumulate
 
 from tap_appsflyer_cohort.contract import MAX_PERIOD
 
@@ -45,25 +46,101 @@ _BETAS = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 GROWTH: tuple[tuple[float, ...], ...] = tuple(
     tuple(((q + 1) / _PERIODS) ** g for q in range(_PERIODS)) for g in _GAMMAS
 )
-#: Retention-like decay curves, 1.0 on cohort day 0.
+#: Retention-like decay curves ``(q + 1) ** -b``, 1.0 on cohort day 0.
 DECAY: tuple[tuple[float, ...], ...] = tuple(
     tuple((q + 1) ** -b for q in range(_PERIODS)) for b in _BETAS
 )
+#: Returning users up to day q: running sums of ``DECAY`` without day 0 (nobody "comes
+#: back" on the day of install), so day q adds ``DECAY[d][q]``.
+RETURNED: tuple[tuple[float, ...], ...] = tuple(
+    tuple(accumulate((0.0, *curve[1:]))) for curve in DECAY
+)
+#: Repeat activity (sessions or events beyond a user's first) up to day q: running
+#: sums of ``DECAY``, day 0 included.
+REPEATS: tuple[tuple[float, ...], ...] = tuple(tuple(accumulate(curve)) for curve in DECAY)
+#: The curve tables by name (every one never decreasing: all series are cumulative).
+CURVES: dict[str, tuple[tuple[float, ...], ...]] = {
+    "growth": GROWTH,
+    "returned": RETURNED,
+    "repeats": REPEATS,
+}
 
-#: Media sources per platform: (pid, cost per install in cents, channels, has site ids).
-_MEDIA_SOURCES: dict[str, tuple[tuple[str, int, tuple[str, ...], bool], ...]] = {
+
+@dataclass(frozen=True)
+class Quality:
+    """How the users of one media source behave: the sandbox's sources differ visibly.
+
+    Retention on day q (q >= 1) is about ``returning * (q + 1) ** -b`` of the cohort,
+    with ``b`` from the ``DECAY`` curves ``decay[0] .. decay[0] + decay[1] - 1``;
+    ``engagement`` scales in-app event conversion, ``payer`` in-app purchases, ``ads``
+    ad impressions per user and ``churn`` uninstalls.
+    """
+
+    decay: tuple[int, int]
+    returning: tuple[float, float]
+    engagement: float
+    payer: float
+    ads: float
+    churn: float
+
+
+#: Organic users (no cost) by platform: the best retention and engagement.
+ORGANIC_QUALITY: dict[str, Quality] = {
+    "ios": Quality((0, 3), (0.76, 0.88), 1.3, 1.2, 1.0, 0.8),
+    "android": Quality((0, 3), (0.72, 0.84), 1.3, 0.6, 1.0, 0.85),
+}
+#: Media sources per platform: (pid, cost per install in cents, channels, has site ids,
+#: quality). High-intent search installs retain and pay best; ad networks are cheap,
+#: churn fast and earn mostly (early) ad revenue.
+_MEDIA_SOURCES: dict[str, tuple[tuple[str, int, tuple[str, ...], bool, Quality], ...]] = {
     "ios": (
-        ("Facebook Ads", 260, ("Facebook", "Instagram"), False),
-        ("googleadwords_int", 310, ("ACI_Search", "ACI_Youtube", "ACI_Display"), False),
-        ("tiktokglobal_int", 180, ("TikTok", "Pangle"), True),
-        ("Apple Search Ads", 420, ("",), False),
-        ("unityads_int", 140, ("",), True),
+        (
+            "Facebook Ads",
+            260,
+            ("Facebook", "Instagram"),
+            False,
+            Quality((2, 3), (0.64, 0.78), 1.0, 1.1, 1.0, 1.0),
+        ),
+        (
+            "googleadwords_int",
+            310,
+            ("ACI_Search", "ACI_Youtube", "ACI_Display"),
+            False,
+            Quality((3, 3), (0.62, 0.76), 0.95, 1.0, 1.0, 1.0),
+        ),
+        (
+            "tiktokglobal_int",
+            180,
+            ("TikTok", "Pangle"),
+            True,
+            Quality((3, 3), (0.56, 0.69), 0.75, 0.35, 1.0, 1.15),
+        ),
+        ("Apple Search Ads", 420, ("",), False, Quality((1, 3), (0.68, 0.82), 1.2, 1.9, 1.0, 0.9)),
+        ("unityads_int", 140, ("",), True, Quality((4, 3), (0.5, 0.64), 0.6, 0.2, 2.5, 1.25)),
     ),
     "android": (
-        ("Facebook Ads", 150, ("Facebook", "Instagram", "Audience Network"), False),
-        ("googleadwords_int", 170, ("ACI_Search", "ACI_Youtube", "ACI_Play"), False),
-        ("tiktokglobal_int", 110, ("TikTok", "Pangle"), True),
-        ("unityads_int", 90, ("",), True),
+        (
+            "Facebook Ads",
+            150,
+            ("Facebook", "Instagram", "Audience Network"),
+            False,
+            Quality((2, 3), (0.6, 0.74), 1.0, 0.55, 0.9, 1.0),
+        ),
+        (
+            "googleadwords_int",
+            170,
+            ("ACI_Search", "ACI_Youtube", "ACI_Play"),
+            False,
+            Quality((2, 3), (0.62, 0.76), 1.05, 0.6, 0.9, 0.95),
+        ),
+        (
+            "tiktokglobal_int",
+            110,
+            ("TikTok", "Pangle"),
+            True,
+            Quality((3, 3), (0.54, 0.66), 0.75, 0.2, 0.9, 1.15),
+        ),
+        ("unityads_int", 90, ("",), True, Quality((4, 3), (0.48, 0.62), 0.6, 0.1, 2.2, 1.25)),
     ),
 }
 _AGENCIES = ("mobiquity_agency", "growthwave")
@@ -130,6 +207,8 @@ class AppProfiles:
 
     values: tuple[Profile, ...]
     cpi_cents: tuple[int, ...]
+    #: The users' behaviour, by profile (its media source's ``Quality``).
+    quality: tuple[Quality, ...]
     ua: list[int]
     rt: list[int]
     organic: tuple[int, ...]
@@ -140,9 +219,10 @@ def app_profiles(app: App, seed: int) -> AppProfiles:
     rng = random.Random(stable_seed(seed, "tree", app.app_id))
     values: list[Profile] = []
     cpis: list[int] = []
+    qualities: list[Quality] = []
     ua: list[int] = []
     rt: list[int] = []
-    for pid, cpi, channels, has_sites in _MEDIA_SOURCES[app.platform]:
+    for pid, cpi, channels, has_sites, quality in _MEDIA_SOURCES[app.platform]:
         short = pid.split()[0].split("_")[0].lower()
         for c_index in range(4):
             agency = rng.choice(_AGENCIES) if short in {"tiktokglobal", "unityads"} else ""
@@ -176,6 +256,7 @@ def app_profiles(app: App, seed: int) -> AppProfiles:
                             (rt if retargeting else ua).append(len(values))
                             values.append((*ad, geo, touch, cohort_type))
                             cpis.append(cpi)
+                            qualities.append(quality)
     organic: list[int] = []
     for geo in GEOS:
         organic.append(len(values))
@@ -183,4 +264,5 @@ def app_profiles(app: App, seed: int) -> AppProfiles:
         blank.update(pid=ORGANIC, geo=geo, cohort_type="user_acquisition")
         values.append(tuple(blank.values()))
         cpis.append(0)
-    return AppProfiles(tuple(values), tuple(cpis), ua, rt, tuple(organic))
+        qualities.append(ORGANIC_QUALITY[app.platform])
+    return AppProfiles(tuple(values), tuple(cpis), tuple(qualities), ua, rt, tuple(organic))

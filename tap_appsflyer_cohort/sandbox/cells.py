@@ -1,5 +1,26 @@
 """The cohort cells of one app on one LTV date, drawn fast and stored column by column.
 
+A cell is the users of one profile (media source, campaign, ..., geo, touch type)
+who installed on that date. Each activity of a cell (sessions, or one in-app event)
+is three never decreasing integer series (``sandbox.series`` computes them), which
+make every invariant of a real account hold by construction, in every cell and so in
+every sum of cells:
+
+* first-timers ``U(q) = base + int(span * GROWTH[curve][q] + phase)``: the cumulative
+  unique users (``base`` of them on day 0), never more than the cell's users;
+* returned ``B(q) = int(returning * RETURNED[decay][q] + phase)``: returns of earlier
+  users, so ``B(q) - B(q - 1)`` users come back on day q (none on day 0), never more
+  than ``ceil(returning * DECAY[decay][q]) <= base`` (``returning <= base``);
+* repeats ``R(q) = int(repeats * REPEATS[decay][q] + phase)``: every session or event
+  beyond those.
+
+The on-day unique users are ``U(q) - U(q - 1) + B(q) - B(q - 1)`` (never more than
+``U(q)``), the count is ``U + B + R`` (never less than the unique users, on any day or
+cumulatively), and on-day counts are differences of cumulative ones. Revenue is a whole
+number of cents per event (``price``), so a day without events has no revenue. The
+media source's ``Quality`` (``sandbox.catalog``) sets the retention curve, engagement,
+spending and churn of its cells.
+
 The draws replay ``random.Random``'s own algorithms (``uniform``, ``randrange``,
 ``randint``, ``lognormvariate``) on its C primitives ``random()`` and ``getrandbits()``,
 so the numbers are exactly those of the method calls (``tests/test_sandbox_cells.py``
@@ -20,30 +41,45 @@ from hashlib import sha256
 from math import exp, log, sqrt
 from typing import Any
 
-from tap_appsflyer_cohort.sandbox.catalog import DECAY, GROWTH, AppProfiles, Profile, stable_seed
+from tap_appsflyer_cohort.sandbox.catalog import (
+    GROWTH,
+    AppProfiles,
+    Profile,
+    Quality,
+    stable_seed,
+)
 
 #: ``random.NV_MAGICCONST``, as ``random.normalvariate`` computes it.
 NV_MAGICCONST = 4 * exp(-0.5) / sqrt(2.0)
 #: The one event whose ``sum`` (revenue) is not zero.
 REVENUE_EVENT = "af_purchase"
-#: (low share, high share, events per converting user) by canonical event name.
-_EVENT_SHAPES: dict[str, tuple[float, float, float]] = {
-    "af_purchase": (0.02, 0.08, 1.6),
-    "af_complete_registration": (0.3, 0.6, 1.1),
-    "af_level_achieved": (0.2, 0.5, 9.0),
-    "start trial auth": (0.05, 0.15, 1.2),
+#: Canonical event name -> (low, high) share of the cohort converting on day 0,
+#: (low, high) share of those coming back to it (scaled by retention), and (low, high)
+#: events per returning user and day.
+_EVENT_SHAPES: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
+    "af_purchase": ((0.02, 0.08), (0.1, 0.3), (1.0, 1.6)),
+    "af_complete_registration": ((0.3, 0.6), (0.0, 0.03), (1.0, 1.1)),
+    "af_level_achieved": ((0.2, 0.5), (0.4, 0.8), (2.0, 6.0)),
+    "start trial auth": ((0.05, 0.15), (0.02, 0.08), (1.0, 1.2)),
 }
-_OTHER_EVENT_SHAPE = (0.05, 0.2, 2.0)
+_OTHER_EVENT_SHAPE = ((0.05, 0.2), (0.1, 0.4), (1.0, 3.0))
+#: The highest share of a cohort that does an event at all.
+_MAX_EVENT_SHARE = 0.95
 
 
+#: Phase levels: a term's offset in a cell is ``(level + 0.5) / PHASES`` (``series``).
+PHASES = 16
 #: ``array`` type codes of the ``EventColumns`` and ``DayCells`` columns, in field order:
-#: curve indices, hours and prices are bytes or shorts, seeds unsigned 64-bit, counts
-#: and cents 64-bit: about 90 bytes a cell.
-_EVENT_TYPES = "dBqqBqBqB"
-_CELL_TYPES = "IBqqQdBqBqBqBHqBBqB"
+#: curve indices, phases and hours are bytes, prices shorts, seeds unsigned 64-bit,
+#: counts 64-bit: about 100 bytes a cell.
+_EVENT_TYPES = "qqBBqBBqBH"
+_CELL_TYPES = "IBqqQqqBBqBBqBqBHBqBBBqBB"
 #: Bits ``randrange`` draws per attempt for each bound it is called with here.
 _CURVE_BITS = len(GROWTH).bit_length()
-_DECAY_BITS = len(DECAY).bit_length()
+#: Regular (in-app purchase) revenue grows along GROWTH curves 2-9; ad revenue comes
+#: early, along the steepest five.
+_REGULAR_CURVES = (2, 8)
+_ADS_CURVES = 5
 
 
 def below(getrandbits: Callable[[int], int], n: int, k: int) -> int:
@@ -67,47 +103,59 @@ def lognormal(rng: random.Random, mu: float, sigma: float) -> float:
 
 @dataclass(slots=True)
 class EventColumns:
-    """One event's parameters in every cell of a day (see ``event_columns``)."""
+    """One event's parameters in every cell of a day (see ``event_columns``).
 
-    unique_share: array[float]
+    The event's returning users follow the cell's retention curve (``decay``).
+    """
+
+    base: array[int]
+    span: array[int]
+    curve: array[int]
+    phase: array[int]
+    returning: array[int]
     decay: array[int]
-    converters_base: array[int]
-    converters_span: array[int]
-    converters_curve: array[int]
-    count_span: array[int]
-    count_curve: array[int]
-    cents_span: array[int]
-    cents_curve: array[int]
+    returning_phase: array[int]
+    repeats: array[int]
+    repeats_phase: array[int]
+    price: array[int]
 
 
 @dataclass(slots=True)
 class DayCells:
     """Every cell of one (app, date): entry i of each column describes cell i.
 
-    Cumulative series are ``base + int(span * GROWTH[curve][q])``; daily unique series
-    are ``int(users * share * DECAY[decay][q])`` (see ``sandbox.series``).
+    ``active_*`` are the sessions' first-timers (base, span, curve, phase), returning
+    users (span, decay curve, phase) and repeats (span, phase); see the module
+    docstring. ``quality`` is by profile, not by cell.
     """
 
     profiles: tuple[Profile, ...]
+    quality: tuple[Quality, ...]
     profile: array[int]
     hour: array[int]
     users: array[int]
     cost_cents: array[int]
     seed: array[int]
-    active_share: array[float]
-    active_decay: array[int]
+    active_base: array[int]
     active_span: array[int]
     active_curve: array[int]
-    sessions_span: array[int]
-    sessions_curve: array[int]
+    active_phase: array[int]
+    active_returning: array[int]
+    active_decay: array[int]
+    returning_phase: array[int]
+    active_repeats: array[int]
+    repeats_phase: array[int]
     regular_span: array[int]
     regular_curve: array[int]
     regular_price: array[int]
+    regular_phase: array[int]
     ads_span: array[int]
     ads_curve: array[int]
     ads_price: array[int]
+    ads_phase: array[int]
     uninstalls_span: array[int]
     uninstalls_curve: array[int]
+    uninstalls_phase: array[int]
     events: dict[str, EventColumns] = field(default_factory=dict, init=False)
 
     def __len__(self) -> int:
@@ -123,55 +171,65 @@ class DayCells:
         return columns
 
 
-def draw_cell(rng: random.Random, profile: int, cpi_cents: int, organic: bool) -> tuple[Any, ...]:
-    """Draw one cell, as a row in ``DayCells`` field order.
+def draw_cell(
+    rng: random.Random, profile: int, cpi_cents: int, quality: Quality, organic: bool
+) -> tuple[Any, ...]:
+    """Draw one cell, as a row in ``DayCells`` field order (from ``profile`` on).
 
-    The draws and their order are those of the original ``rng.uniform``/``randrange``/
-    ``randint``/``getrandbits``/``lognormvariate`` calls: users, cost (paid cells only),
-    active share, regular revenue (span, curve, price), ad revenue (span, curve,
-    price), hour, seed, active decay, active span and curve, sessions span and curve,
-    uninstalls span and curve.
+    The draws and their order are those of ``rng.uniform``/``randrange``/``randint``/
+    ``getrandbits``/``lognormvariate`` calls: users, cost (paid cells only), active
+    base share, first-timers' span and curve, returning share, decay curve, sessions
+    per returning user, regular revenue (span, curve, price), ad revenue (span, curve,
+    price), uninstalls (span, curve), hour, seed, and 24 bits of phases.
     """
     draw, bits = rng.random, rng.getrandbits
     users = 1 + int(lognormal(rng, 2.8, 0.9) * (4 if organic else 1))
     cost = 0 if organic else int(users * cpi_cents * (0.6 + (1.5 - 0.6) * draw()))
-    active_share = 0.85 + (1.0 - 0.85) * draw()
-    active_base = int(users * active_share)
-    regular_span = int(users * (0.05 + (0.4 - 0.05) * draw()))
-    regular_curve = below(bits, len(GROWTH), _CURVE_BITS)
-    regular_price = 299 + below(bits, 1701, 11)  # randint(299, 1999)
-    ads_span = int(users * (2 + (30 - 2) * draw()))
-    ads_curve = below(bits, len(GROWTH), _CURVE_BITS)
-    ads_price = 1 + below(bits, 4, 3)  # randint(1, 4)
-    hour = below(bits, 24, 5)
-    seed = bits(64)
-    active_decay = below(bits, len(DECAY), _DECAY_BITS)
+    active_base = int(users * (0.85 + (1.0 - 0.85) * draw()))
     active_span = int((users - active_base) * (0.3 + (0.9 - 0.3) * draw()))
     active_curve = below(bits, len(GROWTH), _CURVE_BITS)
-    sessions_span = int(users * (4 + (25 - 4) * draw()))
-    sessions_curve = below(bits, len(GROWTH), _CURVE_BITS)
-    uninstalls_span = int(users * (0.2 + (0.6 - 0.2) * draw()))
+    low, high = quality.returning
+    returning = active_base * (low + (high - low) * draw())
+    first, choices = quality.decay
+    active_decay = first + below(bits, choices, choices.bit_length())
+    repeats = returning * (0.3 + (3.0 - 0.3) * draw())  # 1.3 to 4 sessions a day
+    regular_span = int(users * quality.payer * (0.05 + (0.4 - 0.05) * draw()))
+    regular_curve = _REGULAR_CURVES[0] + below(bits, _REGULAR_CURVES[1], 4)
+    regular_price = 299 + below(bits, 1701, 11)  # randint(299, 1999)
+    ads_span = int(users * quality.ads * (2 + (30 - 2) * draw()))
+    ads_curve = below(bits, _ADS_CURVES, 3)
+    ads_price = 1 + below(bits, 4, 3)  # randint(1, 4)
+    uninstalls_span = int(users * quality.churn * (0.2 + (0.6 - 0.2) * draw()))
     uninstalls_curve = below(bits, len(GROWTH), _CURVE_BITS)
+    hour = below(bits, 24, 5)
+    seed = bits(64)
+    phases = bits(24)
     return (
         profile,
         hour,
         users,
         cost,
         seed,
-        active_share,
-        active_decay,
+        active_base,
         active_span,
         active_curve,
-        sessions_span,
-        sessions_curve,
+        phases & 15,
+        int(returning),
+        active_decay,
+        phases >> 4 & 15,
+        int(repeats),
+        phases >> 8 & 15,
         regular_span,
         regular_curve,
         regular_price,
+        phases >> 12 & 15,
         ads_span,
         ads_curve,
         ads_price,
+        phases >> 16 & 15,
         uninstalls_span,
         uninstalls_curve,
+        phases >> 20 & 15,
     )
 
 
@@ -182,30 +240,39 @@ def event_columns(cells: DayCells, name: str, kind: str) -> EventColumns:
     then Mersenne Twister initialisation) is most of the cost, so one generator is
     re-seeded per cell.
     """
-    low, high, per_user = _EVENT_SHAPES.get(kind, _OTHER_EVENT_SHAPE)
+    (low, high), (back_low, back_high), (per_low, per_high) = _EVENT_SHAPES.get(
+        kind, _OTHER_EVENT_SHAPE
+    )
     revenue = kind == REVENUE_EVENT
     suffix = f"\x1f{name}".encode()
     rng = random.Random()
     reseed, draw, bits = rng.seed, rng.random, rng.getrandbits
+    engagement = [cells.quality[profile].engagement for profile in cells.profile]
     rows = []
-    for users, seed in zip(cells.users, cells.seed, strict=True):
+    for users, seed, decay, scale in zip(
+        cells.users, cells.seed, cells.active_decay, engagement, strict=True
+    ):
         reseed(int.from_bytes(sha256(b"%d" % seed + suffix).digest()[:8], "big"))
-        share = low + (high - low) * draw()
+        share = min(_MAX_EVENT_SHARE, (low + (high - low) * draw()) * scale)
         base = int(users * share)
         ceiling = min(1.0, share * (1.5 + (3.0 - 1.5) * draw()))
-        count_span = int(users * ceiling * per_user * (1.0 + (3.0 - 1.0) * draw()))
-        cents_span = int(count_span * (199 + (1999 - 199) * draw())) if revenue else 0
+        returning = base * (back_low + (back_high - back_low) * draw())
+        repeats = returning * (per_low - 1 + (per_high - per_low) * draw())
+        curve = below(bits, len(GROWTH), _CURVE_BITS)
+        price = 199 + below(bits, 1801, 11) if revenue else 0  # randint(199, 1999)
+        phases = bits(12)
         rows.append(
             (
-                share,
-                below(bits, len(DECAY), _DECAY_BITS),
                 base,
                 max(0, int(users * ceiling) - base),
-                below(bits, len(GROWTH), _CURVE_BITS),
-                count_span,
-                below(bits, len(GROWTH), _CURVE_BITS),
-                cents_span,
-                below(bits, len(GROWTH), _CURVE_BITS),
+                curve,
+                phases & 15,
+                int(returning),
+                decay,
+                phases >> 4 & 15,
+                int(repeats),
+                phases >> 8 & 15,
+                price,
             )
         )
     return EventColumns(*map(array, _EVENT_TYPES, zip(*rows, strict=True)))
@@ -223,8 +290,10 @@ def draw_day(profiles: AppProfiles, seed: int, scale: int, app_id: str, day: dat
     for pool, per_day in ((profiles.ua, UA_CELLS_PER_DAY), (profiles.rt, RT_CELLS_PER_DAY)):
         wanted = int(per_day * scale * rng.uniform(0.92, 1.08))
         for index in rng.sample(pool, min(wanted, len(pool))):
-            rows.append(draw_cell(rng, index, profiles.cpi_cents[index], organic=False))
+            cpi, quality = profiles.cpi_cents[index], profiles.quality[index]
+            rows.append(draw_cell(rng, index, cpi, quality, organic=False))
     for index in profiles.organic:
         for _ in range(scale):
-            rows.append(draw_cell(rng, index, 0, organic=True))
-    return DayCells(profiles.values, *map(array, _CELL_TYPES, zip(*rows, strict=True)))
+            rows.append(draw_cell(rng, index, 0, profiles.quality[index], organic=True))
+    columns = map(array, _CELL_TYPES, zip(*rows, strict=True))
+    return DayCells(profiles.values, profiles.quality, *columns)

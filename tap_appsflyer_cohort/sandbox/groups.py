@@ -20,7 +20,13 @@ from typing import Any
 
 from tap_appsflyer_cohort.sandbox.catalog import DIMENSION_INDEX, Profile
 from tap_appsflyer_cohort.sandbox.cells import DayCells
-from tap_appsflyer_cohort.sandbox.series import Term, half_sums, point_sums
+from tap_appsflyer_cohort.sandbox.series import (
+    Term,
+    TermColumns,
+    base_sums,
+    half_sums,
+    point_sums,
+)
 
 #: One output series (the sum of its terms), e.g. revenue cents of both revenue types.
 Series = tuple[Term, ...]
@@ -61,45 +67,36 @@ class DayGroups:
     def point_sums(
         self, term: Term, points: Sequence[int], load: Callable[[], DayCells]
     ) -> dict[int, array[int]]:
-        """Per cohort day in ``points``: per-group sums of ``int(span * curve[q])``."""
+        """Per cohort day in ``points``: per-group sums of the term (bases apart)."""
         known = self._points.setdefault(term.name, {})
         missing = tuple(q for q in points if q not in known)
         if missing:
-            spans, curves, _ = self._gather(term, load())
-            found = point_sums(term, spans, curves, missing, self.starts)
+            found = point_sums(term, self._gather(term, load()), missing, self.starts)
             for q, sums in zip(missing, found, strict=True):
                 known[q] = array("q", sums)
             self.weight += len(missing) * (len(self.keys) + 8)
         return known
 
     def base_sums(self, term: Term, load: Callable[[], DayCells]) -> array[int] | None:
-        """Per-group sums of a cumulative term's base, or None when it has none."""
+        """Per-group sums of a term's (weighted) base, or None when it has none."""
         if term.name not in self._bases:
-            _, _, bases = self._gather(term, load())
-            if bases is None:
+            sums = base_sums(self._gather(term, load()), self.starts)
+            if sums is None:
                 return None
-            self._bases[term.name] = array("q", self._group_totals(bases))
+            self._bases[term.name] = array("q", sums)
         return self._bases[term.name]
 
     def half_sums(self, term: Term, elapsed: int, load: Callable[[], DayCells]) -> array[int]:
         """Per-group partial-data value on cohort day ``elapsed`` (today, counted half)."""
         key = (term.name, elapsed)
         if key not in self._halves:
-            spans, curves, bases = self._gather(term, load())
-            self._halves[key] = array(
-                "q", half_sums(term, spans, curves, bases, elapsed, self.starts)
-            )
+            columns = self._gather(term, load())
+            self._halves[key] = array("q", half_sums(term, columns, elapsed, self.starts))
         return self._halves[key]
 
-    def _gather(self, term: Term, cells: DayCells) -> tuple[list[Any], list[int], list[int] | None]:
+    def _gather(self, term: Term, cells: DayCells) -> TermColumns:
         """The term's columns for the selected cells, in group order."""
-        spans, curves, bases = term.columns(cells)
-        order = self.order
-        return (
-            list(map(spans.__getitem__, order)),
-            list(map(curves.__getitem__, order)),
-            None if bases is None else list(map(bases.__getitem__, order)),
-        )
+        return term.columns(cells).pick(self.order)
 
     def _group_totals(self, values: Sequence[int]) -> list[int]:
         return [sum(values[first:end]) for first, end in pairwise(self.starts)]

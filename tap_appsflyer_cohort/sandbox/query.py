@@ -37,10 +37,10 @@ from tap_appsflyer_cohort.sandbox.groups import (
 )
 from tap_appsflyer_cohort.sandbox.series import (
     ACTIVE,
-    ACTIVE_DAILY,
+    ACTIVE_RETURNED,
     REVENUE_CENTS,
     REVENUE_COUNTS,
-    SESSIONS,
+    SESSION_REPEATS,
     UNINSTALLS,
     Term,
     event_terms,
@@ -186,7 +186,11 @@ def _key_builder(groupings: tuple[str, ...]) -> Callable[[str, tuple[Any, ...]],
 
 
 def kpi_series(query: Query, account: Account, app: App) -> list[Series]:
-    """The KPI's integer series, each the sum of its terms (no term: all zeros)."""
+    """The KPI's integer series, each the sum of its terms (no term: all zeros).
+
+    Counts are first-timers, returns and repeats; unique users are the first-timers
+    (cumulative) or first-timers and returns (on day); see ``sandbox.cells``.
+    """
     cumulative = query.aggregation_type == "cumulative"
     kpi = query.kpi
     if kpi in REVENUE_KPIS:
@@ -194,16 +198,17 @@ def kpi_series(query: Query, account: Account, app: App) -> list[Series]:
         counts = tuple(REVENUE_COUNTS[kind] for kind in kinds) if kpi == "revenue" else ()
         return [counts, tuple(REVENUE_CENTS[kind] for kind in kinds)]
     if kpi == "sessions":
-        return [(SESSIONS,), (ACTIVE,) if cumulative else (ACTIVE_DAILY,)]
+        active = (ACTIVE,) if cumulative else (ACTIVE, ACTIVE_RETURNED)
+        return [(ACTIVE, ACTIVE_RETURNED, SESSION_REPEATS), active]
     if kpi == "uninstalls":
         return [(UNINSTALLS,)]
     kind = account.event_kind(app, kpi)
     if kind is None:
         return [(), (), ()]
     terms = event_terms(kpi, kind)
-    cents = (terms["cents"],) if kind == REVENUE_EVENT else ()  # others: zero sums
-    uniques = terms["converters"] if cumulative else terms["uniques"]
-    return [(terms["count"],), cents, (uniques,)]
+    cents = terms.cents if kind == REVENUE_EVENT else ()  # other events: zero sums
+    uniques = (terms.converters,) if cumulative else (terms.converters, terms.returned)
+    return [terms.counts, cents, uniques]
 
 
 def day_values(
@@ -242,9 +247,6 @@ def _term_vectors(
     load: Callable[[], DayCells],
 ) -> list[Sequence[int]]:
     """One term's per-group values, period by period."""
-    if term.daily:
-        sums = groups.point_sums(term, complete, load)
-        return [sums[p] for p in complete]
     if cumulative:
         sums = groups.point_sums(term, complete, load)
         base = groups.base_sums(term, load)
@@ -256,7 +258,13 @@ def _term_vectors(
         return found
     needed = sorted({*complete, *(p - 1 for p in complete if p)})
     sums = groups.point_sums(term, needed, load)
-    return [difference(sums[p], sums[p - 1]) if p else sums[p] for p in complete]
+    on_day: list[Sequence[int]] = [
+        difference(sums[p], sums[p - 1]) if p else sums[p] for p in complete
+    ]
+    base = groups.base_sums(term, load) if 0 in complete else None
+    if base is not None:  # day 0 is the whole value through day 0, base included
+        on_day[0] = combine(base, on_day[0])
+    return on_day
 
 
 def _row_maker(
