@@ -8,7 +8,12 @@ so pacing, retries and time_extracted still see time pass.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+#: The earliest possible "today" on Earth: used when an app's time zone is unknown, so an
+#: incomplete cohort day is never taken for a complete one.
+EARLIEST_ZONE = timezone(timedelta(hours=-12))
 
 
 class Clock:
@@ -23,3 +28,8 @@ class Clock:
     def now(self) -> datetime:
         """The aware UTC datetime the tap takes for now."""
         return datetime.now(timezone.utc) + self._offset
+
+    def today_in(self, zone: str | None) -> date:
+        """Today in an IANA time zone; with no zone, at UTC-12 (the earliest date anywhere)."""
+        now = self.now()
+        return now.astimezone(ZoneInfo(zone) if zone is not None else EARLIEST_ZONE).date()

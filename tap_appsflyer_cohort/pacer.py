@@ -13,10 +13,18 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from tap_appsflyer_cohort.errors import BudgetExhaustedError, RunStoppedError
 
 SAFETY_MARGIN = 1.02
+#: Where the state keeps the calls made so far on the current UTC day (for the budget).
+USAGE_KEY = "api_calls"
+
+
+def save_usage(state: Any, usage: dict[str, object]) -> None:
+    """Put the day's call count beside the bookmarks (the SDK keeps unknown keys)."""
+    state[USAGE_KEY] = usage
 
 
 class Pacer:

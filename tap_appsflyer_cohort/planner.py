@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from tap_appsflyer_cohort.ledger import Ledger
+from tap_appsflyer_cohort.report import Report
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,53 @@ class Window:
     def days(self) -> int:
         """Length of the window in days, both ends included."""
         return (self.end - self.start).days + 1
+
+
+@dataclass(frozen=True)
+class DateBounds:
+    """The cohort dates a run may ask for (none when ``first > last``)."""
+
+    first: date
+    last: date
+    #: The oldest date the API keeps.
+    oldest: date
+    #: The start date, when it is older than ``oldest`` (the sync starts later).
+    horizon_cut: date | None = None
+
+
+def date_bounds(
+    *,
+    today: date,
+    start_date: date | None,
+    end_date: date | None,
+    horizon_days: int,
+    hourly: bool = False,
+) -> DateBounds:
+    """The first and last cohort date to sync today.
+
+    From ``start_date`` (30 days back when unset) but no older than the API's horizon,
+    to yesterday or ``end_date``; hours only for the two whole days before today (the API
+    serves hours of the last 72 only).
+    """
+    start = start_date or today - timedelta(days=30)
+    oldest = today - timedelta(days=horizon_days)
+    first = max(start, oldest)
+    if hourly:
+        first = max(first, today - timedelta(days=2))
+    last = today - timedelta(days=1)
+    if end_date is not None:
+        last = min(last, end_date)
+    return DateBounds(first, last, oldest, start if start < oldest else None)
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    """One app's plan for this run: its today, its ledger, the windows it needs."""
+
+    app_id: str
+    today: date
+    ledger: Ledger
+    windows: tuple[Window, ...]
 
 
 def complete_periods(cohort_date: date, today: date, periods: Sequence[int]) -> list[int]:
@@ -164,6 +212,33 @@ def plan(
         max_window_days=max_window_days,
         partial_fetch=partial_fetch or refresh_incomplete,
     )
+
+
+def plan_app(
+    report: Report,
+    app_id: str,
+    *,
+    today: date,
+    ledger: Ledger,
+    bounds: DateBounds,
+    max_window_days: int,
+    partial_fetch_ok: bool = True,
+) -> AppPlan:
+    """One app's plan for one report: the windows it needs within ``bounds`` today."""
+    windows: list[Window] = []
+    if bounds.first <= bounds.last:
+        windows = plan(
+            first_date=bounds.first,
+            last_date=bounds.last,
+            today=today,
+            periods=report.periods,
+            ledger=ledger,
+            max_window_days=max_window_days,
+            restatement_days=report.restated_days,
+            partial_fetch=report.uses_partial_fetch and partial_fetch_ok,
+            refresh_incomplete=report.partial_data,
+        )
+    return AppPlan(app_id, today, ledger, tuple(windows))
 
 
 def split_window(window: Window) -> tuple[Window, Window] | None:

@@ -151,16 +151,7 @@ class RecordBuilder:
         tail = {**measures, **self.null_long}
         if len(values_by_kpi) == 1:
             ((kpi, values),) = values_by_kpi.items()
-            for period, slots in plans[kpi].by_period.items():
-                complete = period < elapsed
-                if not complete and not (emit_incomplete and period <= elapsed):
-                    break  # sorted: the rest are incomplete (or, with partial data, not begun)
-                record = {**head, "period": period, **tail}
-                for index, name in slots:
-                    record[name] = values[index]
-                if emit_incomplete:
-                    record["is_complete"] = complete
-                yield record
+            yield from self._long_one_kpi(head, tail, elapsed, values, plans[kpi])
             return
         by_period: dict[int, dict[str, Any]] = {}
         for kpi, values in values_by_kpi.items():
@@ -177,3 +168,24 @@ class RecordBuilder:
                     row[name] = values[index]
         for period in sorted(by_period):
             yield by_period[period]
+
+    def _long_one_kpi(
+        self,
+        head: dict[str, Any],
+        tail: dict[str, Any],
+        elapsed: int,
+        values: list[Any],
+        plan: _Plan,
+    ) -> Iterator[dict[str, Any]]:
+        """Long records of a one-KPI report: one per period, nothing to merge."""
+        emit_incomplete = self.report.partial_data
+        for period, slots in plan.by_period.items():
+            complete = period < elapsed
+            if not complete and not (emit_incomplete and period <= elapsed):
+                break  # sorted: the rest are incomplete (or, with partial data, not begun)
+            record = {**head, "period": period, **tail}
+            for index, name in slots:
+                record[name] = values[index]
+            if emit_incomplete:
+                record["is_complete"] = complete
+            yield record

@@ -313,20 +313,7 @@ def parse_json(
     table = CohortTable(kpi=kpi)
     if not body.strip():
         return table
-    if body.startswith(_GZIP_MAGIC):
-        body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise AnswerError("the answer is not JSON") from None
-    if isinstance(document, dict) and "results" not in document:
-        error = document.get("error") or document.get("message")
-        if error:
-            raise AnswerError(f"the API answered 200 with an error: {str(error)[:300]}")
-        raise AnswerError("the JSON answer has no results list")
-    results = document["results"] if isinstance(document, dict) else document
-    if not isinstance(results, list):
-        raise AnswerError("the JSON answer has no results list")
+    results = _json_results(body)
     read_date = DateReader(hourly=hourly)
     slots: dict[tuple[str, int], int] = {}
     parsed: list[tuple[tuple[str, ...], Any, Any, Any, dict[tuple[str, int], Any]]] = []
@@ -360,6 +347,25 @@ def parse_json(
         )
     _drop_repeated_rows(table)
     return table
+
+
+def _json_results(body: bytes) -> list[Any]:
+    """The ``results`` list of a JSON answer (gzip or not), or the bare list it is."""
+    if body.startswith(_GZIP_MAGIC):
+        body = zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise AnswerError("the answer is not JSON") from None
+    if isinstance(document, dict) and "results" not in document:
+        error = document.get("error") or document.get("message")
+        if error:
+            raise AnswerError(f"the API answered 200 with an error: {str(error)[:300]}")
+        raise AnswerError("the JSON answer has no results list")
+    results = document["results"] if isinstance(document, dict) else document
+    if not isinstance(results, list):
+        raise AnswerError("the JSON answer has no results list")
+    return results
 
 
 def _json_number(value: Any) -> float | None:

@@ -255,6 +255,18 @@ class Settings:
         """The app's currency code, if the user told us."""
         return self.app_currencies.get(app_id, self.default_app_currency)
 
+    def currency_label(self, report: Report, app_id: str) -> str:
+        """What a record says its money is in: the app's currency ("APP" when unknown) or USD."""
+        if not report.preferred_currency:
+            return "USD"
+        return self.currency_of(app_id) or "APP"
+
+    def timezone_label(self, report: Report, app_id: str) -> str:
+        """What a record says its dates are in: the app's zone ("APP" when unknown) or UTC."""
+        if not report.preferred_timezone:
+            return "UTC"
+        return self.timezone_of(app_id) or "APP"
+
 
 def parse_date(value: Any, where: str) -> date:
     """A date, or the date part of a date-time (Meltano passes start_date so)."""

@@ -25,7 +25,7 @@ from tap_appsflyer_cohort.client import TokenRedactor
 from tap_appsflyer_cohort.clock import Clock
 from tap_appsflyer_cohort.errors import TapError
 from tap_appsflyer_cohort.output import RecordBufferedWriter
-from tap_appsflyer_cohort.pacer import Pacer
+from tap_appsflyer_cohort.pacer import USAGE_KEY, Pacer, save_usage
 from tap_appsflyer_cohort.scheduler import ApiLimits, FetchJob, RowCapPolicy, Scheduler
 from tap_appsflyer_cohort.settings import (
     CONFIG_SCHEMA,
@@ -33,7 +33,7 @@ from tap_appsflyer_cohort.settings import (
     parse_settings,
     report_fields_markdown,
 )
-from tap_appsflyer_cohort.streams import USAGE_KEY, CohortReportStream, save_usage
+from tap_appsflyer_cohort.streams import CohortReportStream
 
 
 class TapAppsFlyerCohort(Tap):
@@ -184,23 +184,21 @@ class TapAppsFlyerCohort(Tap):
                 continue
             for context in stream.partitions:
                 plan = stream.plan_app(context, self.scheduler.limits)
-                windows = list(plan.windows)
-                if stream.ABORT_AT_RECORD_COUNT is not None:
-                    windows = windows[:1]  # a dry run (--test) reads a few records
-                calls = len(windows) * len(stream.report.kpis)
+                app_jobs = stream.jobs_for(plan)
+                calls = sum(job.calls for job in app_jobs)
                 self.logger.info(
                     "Plan for report '%s', app '%s' (today %s): %d window(s) x %d KPI(s) = "
                     "%d call(s), about %.1f min at %d calls/min",
                     stream.name,
                     plan.app_id,
                     plan.today,
-                    len(windows),
+                    len(app_jobs),
                     len(stream.report.kpis),
                     calls,
                     self.pacer.minutes_for(calls),
                     rate,
                 )
-                jobs += [FetchJob(stream, plan.app_id, plan.today, w) for w in windows]
+                jobs += app_jobs
         calls = sum(job.calls for job in jobs)
         self.logger.info(
             "Plan for this run: %d window(s), %d call(s), about %.1f min at %d calls/min "

@@ -1,8 +1,9 @@
 """Data flows one way: no module imports one that comes later in the tap's pipeline.
 
 config -> report -> columns -> settings -> ledger/plan -> pacer -> answers -> client ->
-scheduler -> records -> output -> streams -> tap. The sandbox shares only the API's facts
-and names with the tap, so the two cannot drift apart, nor the tap lean on the sandbox.
+scheduler -> records -> emission -> output -> streams -> tap. The sandbox shares only the
+API's facts and names with the tap, so the two cannot drift apart, nor the tap lean on the
+sandbox.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ LAYERS = [
     "client",
     "scheduler",
     "records",
+    "emission",
     "output",
     "streams",
     "tap",

@@ -252,7 +252,8 @@ class AudiencesApi:
 
     # -- the API itself --------------------------------------------------------------------
 
-    def _apply(self, action: str, body: dict[str, Any] | None, raw: bytes) -> Reply:
+    def _request(self, body: dict[str, Any] | None) -> tuple[str, str, list[Any]]:
+        """A call's import key, platform and devices, or the 400 for the first one missing."""
         if body is None:
             raise _RefusedError("Request body must be a JSON object")  # [I]
         import_key = body.get("import_key")
@@ -271,6 +272,10 @@ class AudiencesApi:
                 f"Cannot process more than {self.max_devices} devices per request "
                 f"({len(devices)} devices counted in this request)"
             )
+        return import_key, platform, devices
+
+    def _apply(self, action: str, body: dict[str, Any] | None, raw: bytes) -> Reply:
+        import_key, platform, devices = self._request(body)
         checked = _check_devices(platform, devices, removing=action == "remove")
         with self._lock:
             audience = self._audiences.get(import_key)

@@ -221,20 +221,26 @@ def _rewrite_json(body: bytes, steps: tuple[Step, ...]) -> bytes:
                 elif len(day) == 10:
                     result["date"] = day + " 00:00:00"
         else:
-            for i, result in enumerate(results):
-                key = _json_name_key(result)
-                if kind == "odd-line-breaks":
-                    result[key] = with_odd_break(result[key], i)
-                elif kind == "latin-1":
-                    result[key] += LATIN1_SUFFIX
-                elif i == 0:  # long-field
-                    result[key] = lengthened(result[key], int(step.number or LONG_FIELD_DEFAULT))
-            if kind == "long-field" and not results:
-                raise QuirkError("long-field: the answer has no row to lengthen")
+            _rewrite_json_names(results, step)
     doc["results"] = results
     raw = {"odd-line-breaks", "latin-1"} & kinds
     text = json.dumps(doc, separators=(",", ":"), ensure_ascii=not raw)
     return text.encode("latin-1" if "latin-1" in kinds else "utf-8")
+
+
+def _rewrite_json_names(results: list[dict[str, Any]], step: Step) -> None:
+    """The quirks that change a row's name field: odd line breaks, Latin-1, a long field."""
+    kind = step.kind
+    for i, result in enumerate(results):
+        key = _json_name_key(result)
+        if kind == "odd-line-breaks":
+            result[key] = with_odd_break(result[key], i)
+        elif kind == "latin-1":
+            result[key] += LATIN1_SUFFIX
+        elif i == 0:  # long-field
+            result[key] = lengthened(result[key], int(step.number or LONG_FIELD_DEFAULT))
+    if kind == "long-field" and not results:
+        raise QuirkError("long-field: the answer has no row to lengthen")
 
 
 def _json_duplicates(results: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
