@@ -14,7 +14,7 @@ Two things differ from a user's machine, neither in the commands:
   pre-installed ones (the tap's: this venv, an editable install of the repository; the
   targets': ``.venv-targets/``) with the fingerprint Meltano writes, so it keeps them
   instead of spending minutes on pip. With README_MELTANO_INSTALL=real it installs for real
-  (PyPI needed).
+  (PyPI needed; README_MELTANO_TIMEOUT, in seconds, if that takes long).
 - target-postgres writes into a fresh schema (TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA),
   dropped afterwards, not into tap_appsflyer_cohort; with E2E_POSTGRES_DSN, into that server.
 
@@ -60,7 +60,7 @@ PREINSTALLED = {
     "target-duckdb": TARGETS / "duckdb",
     "target-postgres": TARGETS / "postgres",
 }
-SCRIPT_TIMEOUT = 300
+SCRIPT_TIMEOUT = int(os.environ.get("README_MELTANO_TIMEOUT", "300"))
 
 
 def readme_script() -> str:
