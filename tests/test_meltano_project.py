@@ -125,6 +125,30 @@ def test_environments_point_dev_at_the_sandbox_and_prod_at_appsflyer() -> None:
         parse_settings({**config, "api_token": "t", "start_date": "2026-01-01"}, for_sync=True)
 
 
+def test_dev_environment_runs_without_extra_setup() -> None:
+    """The dev environment needs no PATH, folder or password beyond the repository's."""
+    command = extractor()["commands"]["sandbox"]
+    assert command["executable"] in {
+        line.split("=")[0].strip()
+        for line in (ROOT / "pyproject.toml").read_text(encoding="utf-8").splitlines()
+        if "tap_appsflyer_cohort.sandbox" in line
+    }
+    args = command["args"].split()
+    port = args[args.index("--port") + 1]
+    assert environment_config("dev")["api_url"] == f"http://127.0.0.1:{port}"
+    assert args[args.index("--token-file") + 1] == ".sandbox-token"
+    assert ".sandbox-token" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    # target-duckdb does not make the folder of its file: output/ is in the repository.
+    assert loader("target-duckdb")["settings"][0]["value"].endswith("/output/warehouse.duckdb")
+    assert (ROOT / "output/.gitkeep").is_file()
+    # MeltanoLabs target-postgres refuses to start without a password, even with trust auth.
+    (environment,) = [e for e in PROJECT["environments"] if e["name"] == "dev"]
+    (postgres,) = [
+        p for p in environment["config"]["plugins"]["loaders"] if p["name"] == "target-postgres"
+    ]
+    assert {"host", "port", "user", "password", "database"} <= set(postgres["config"])
+
+
 def test_loaders_are_declared_inline() -> None:
     duck, postgres = loader("target-duckdb"), loader("target-postgres")
     assert duck["namespace"] == "target_duckdb"

@@ -221,8 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    if token_file is not None:
-        token_file.write_text(server.token + "\n", encoding="utf-8")
+    if token_file is not None:  # whole or absent: scripts wait for it to appear (README)
+        partial = token_file.with_name(token_file.name + ".partial")
+        partial.write_text(server.token + "\n", encoding="utf-8")
+        partial.replace(token_file)
     print(server.base_url, flush=True)
     if token_file is not None:
         print(f"token-file={token_file}", flush=True)
