@@ -230,7 +230,11 @@ def test_meltano_resolves_the_dev_environment(meltano_home: Path) -> None:
     assert config["reports"] == environment_config("dev")["reports"]
     start = date.fromisoformat(config["start_date"][:10])  # "45 days ago", resolved by Meltano
     assert abs((datetime.now(timezone.utc).date() - start).days - 45) <= 1
-    parse_settings(config, for_sync=True)
+    # The per-app list reaches the tap with the Android id's dots intact (a map would not).
+    assert config["app_settings"] == environment_config("dev")["app_settings"]
+    settings = parse_settings(config, for_sync=True)
+    assert settings.timezone_of("com.example.app") == "Europe/Berlin"
+    assert settings.currency_of("com.example.app") == "EUR"
 
 
 @pytest.mark.e2e
