@@ -164,6 +164,21 @@ def test_loaders_are_declared_inline() -> None:
     assert {"password", "sqlalchemy_url"} <= sensitive
 
 
+def test_loaders_ship_the_backfill_settings() -> None:
+    # README, "Performance": the settings that keep a backfill at the API's pace.
+    duck, postgres = loader("target-duckdb"), loader("target-postgres")
+    for plugin in (duck, postgres):
+        declared = {s["name"] for s in plugin["settings"]}
+        assert set(plugin["config"]) <= declared, plugin["name"]
+    assert duck["config"] == {"batch_size_rows": 10_000}
+    config = postgres["config"]
+    assert config["use_copy"] is True
+    assert config["validate_records"] is False
+    # Without metadata columns the target refuses to start unless activate_version is off.
+    assert config["add_record_metadata"] is False
+    assert config["activate_version"] is False
+
+
 def test_hub_definition_matches_the_project() -> None:
     assert set(HUB) <= HUB_KEYS
     assert HUB["quality"] in {"gold", "silver", "bronze", "unknown"}
