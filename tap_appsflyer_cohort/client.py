@@ -33,6 +33,7 @@ from typing_extensions import override
 
 from tap_appsflyer_cohort import planner
 from tap_appsflyer_cohort.clock import Clock
+from tap_appsflyer_cohort.columns import INTEGER_FUNCTIONS
 from tap_appsflyer_cohort.contract import API_PATH, MAX_API_LAG_DAYS
 from tap_appsflyer_cohort.errors import (
     AnswerError,
@@ -250,12 +251,21 @@ class CohortApiStream(RESTStream[Query]):
             groupings = self.report.groupings
             hourly = self.report.granularity == "hour"
             chunks = _read_until(response, deadline, self.timeout)
+            # Counts are integers, except divided per user.
+            counts = frozenset() if self.report.per_user else INTEGER_FUNCTIONS
             if self.settings.response_format == "json":
-                table = parse_json(b"".join(chunks), kpi=kpi, groupings=groupings, hourly=hourly)
+                table = parse_json(
+                    b"".join(chunks), kpi=kpi, groupings=groupings, hourly=hourly, counts=counts
+                )
             else:
                 charset = _declared_charset(response.headers.get("Content-Type", ""))
                 table = parse_csv(
-                    chunks, kpi=kpi, groupings=groupings, hourly=hourly, charset=charset
+                    chunks,
+                    kpi=kpi,
+                    groupings=groupings,
+                    hourly=hourly,
+                    charset=charset,
+                    counts=counts,
                 )
         finally:
             response.close()

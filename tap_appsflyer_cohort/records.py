@@ -74,6 +74,7 @@ class RecordBuilder:
             }
         )
         self.dimension_names = report.dimension_groupings
+        self.key_names = ("date", *report.dimension_groupings)
         nulls = columns.null_kpis()
         self.null_wide = nulls if report.layout == "wide" else {}
         self.null_long = nulls if report.layout == "long" else {}
@@ -91,7 +92,8 @@ class RecordBuilder:
         plans = {kpi: _Plan(self.report, table) for kpi, table in tables.items()}
         merged: dict[tuple[str, ...], tuple[Any, Any, Any, dict[str, list[Any]]]] = {}
         for kpi, table in tables.items():
-            integers = plans[kpi].integer_indexes
+            # Tables from the parsers hold integer counts already (their fast path).
+            integers = () if table.counts_are_integers else plans[kpi].integer_indexes
             for key, users, ecpi, cost, values in table.rows:
                 if key[0][:10] not in dates:
                     continue
@@ -106,21 +108,29 @@ class RecordBuilder:
         wide = self.report.layout == "wide"
         for key in sorted(merged):
             users, ecpi, cost, values_by_kpi = merged[key]
-            moment, *dimensions = key
-            head: dict[str, Any] = {"app_id": self.app_id, "date": moment[:10]}
-            if self.hourly:
-                # "2026-06-14 05:00:00": a date and an hour, in the report's time zone
-                # (no offset: targets disagree on offsets, and local hours have no fixed one).
-                head["hour"] = int(moment[11:13])
-            if self.blank_value and "" in dimensions:
-                dimensions = [value or self.blank_value for value in dimensions]
-            head.update(zip(self.dimension_names, dimensions, strict=True))
+            head = self._head(key)
             measures = {"users": users, "ecpi": ecpi, "cost": cost, **self.provenance}
             elapsed = self._elapsed(key[0])
             if wide:
                 yield self._wide(head, measures, elapsed, values_by_kpi, plans)
             else:
                 yield from self._long(head, measures, elapsed, values_by_kpi, plans)
+
+    def _head(self, key: tuple[str, ...]) -> dict[str, Any]:
+        """The key columns of a record: app, date (and hour), groupings."""
+        if self.blank_value and "" in key:
+            key = tuple(value or self.blank_value for value in key)
+        if not self.hourly:  # the answer's date is already YYYY-MM-DD (DateReader)
+            head: dict[str, Any] = {"app_id": self.app_id}
+            head.update(zip(self.key_names, key, strict=True))
+            return head
+        # "2026-06-14 05:00:00": a date and an hour, in the report's time zone
+        # (no offset: targets disagree on offsets, and local hours have no fixed one).
+        moment = key[0]
+        head = {"app_id": self.app_id, "date": moment[:10]}
+        head["hour"] = int(moment[11:13])
+        head.update(zip(self.dimension_names, key[1:], strict=True))
+        return head
 
     def _wide(
         self,

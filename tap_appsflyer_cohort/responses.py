@@ -113,6 +113,8 @@ class CohortTable:
     missing_columns: list[str] = field(default_factory=list)
     #: The complete days the answer covers when the API's clock lags ours (None: all).
     covered_days: int | None = None
+    #: The parser already made the count columns integers (see ``parse_csv``'s ``counts``).
+    counts_are_integers: bool = False
 
     @property
     def periods(self) -> set[int]:
@@ -190,10 +192,12 @@ def parse_csv(
     groupings: tuple[str, ...],
     hourly: bool = False,
     charset: str | None = None,
+    counts: frozenset[str] = frozenset(),
 ) -> CohortTable:
     """Parse a CSV answer; raise AnswerError when it is not a whole, unambiguous table.
 
-    KPI cells take a fast path (``float`` or null); a "nan" or "inf" cell stays a float
+    KPI cells take a fast path (``float`` or null; ``int`` for the functions in
+    ``counts``, which are then the last columns); a "nan" or "inf" cell stays a float
     there, which the msgspec writer encodes as null, as ``to_number`` would give.
     A body without a final newline is whole when its last row has every field: a cut
     inside a row leaves fewer fields (a cut inside the very last value cannot be seen;
@@ -216,20 +220,11 @@ def parse_csv(
     ecpi_idx = index.get("ecpi")
     cost_idx = index.get("cost")
     table.missing_columns = [name for name in ("ecpi", "cost") if name not in index]
-    kpi_idx: list[int] = []
-    known = {*groupings, "users", "ecpi", "cost"}
-    for i, name in enumerate(header):
-        if name in known:
-            continue
-        parsed = parse_kpi_header(name, kpi)
-        if parsed is None:
-            table.unknown_columns.append(name)
-            continue
-        table.columns.append((parsed.function, parsed.period))
-        kpi_idx.append(i)
+    float_idx, count_idx = _kpi_columns(table, header, groupings, counts)
     width = len(header)
     append = table.rows.append
-    pick_kpis = _picker(kpi_idx)
+    pick_kpis = _picker(float_idx)
+    pick_counts = _picker(count_idx)
     read_date = DateReader(hourly=hourly)
     try:
         for row in reader:
@@ -240,10 +235,13 @@ def parse_csv(
                     f"a row has {len(row)} fields where the header has {width}: the body was cut"
                 )
             picked = pick_kpis(row)
+            picked_counts = pick_counts(row)
             try:  # the common case: numbers and empty cells, at C speed
                 values = [float(text) if text else None for text in picked]
-            except ValueError:  # N/A, 1,234.5, 85% and friends (junk still raises)
+                values += [int(text) if text else None for text in picked_counts]
+            except ValueError:  # N/A, 1,234.5, 85%, 12.0 and friends (junk still raises)
                 values = [to_number(text) for text in picked]
+                values += [to_int(text) for text in picked_counts]
             key = [row[i] for i in group_idx]
             key[0] = read_date(key[0])
             append(
@@ -259,6 +257,31 @@ def parse_csv(
         raise AnswerError(f"a value is not a number ({exc})") from None
     _drop_repeated_rows(table)
     return table
+
+
+def _kpi_columns(
+    table: CohortTable, header: list[str], groupings: tuple[str, ...], counts: frozenset[str]
+) -> tuple[list[int], list[int]]:
+    """Fill ``table.columns`` (counts last) and return the positions of floats and counts."""
+    float_idx: list[int] = []
+    count_idx: list[int] = []
+    count_columns: list[tuple[str, int]] = []
+    known = {*groupings, "users", "ecpi", "cost"}
+    for i, name in enumerate(header):
+        if name in known:
+            continue
+        parsed = parse_kpi_header(name, table.kpi)
+        if parsed is None:
+            table.unknown_columns.append(name)
+        elif parsed.function in counts:
+            count_columns.append((parsed.function, parsed.period))
+            count_idx.append(i)
+        else:
+            table.columns.append((parsed.function, parsed.period))
+            float_idx.append(i)
+    table.columns.extend(count_columns)  # counts last: one list concatenation per row
+    table.counts_are_integers = True
+    return float_idx, count_idx
 
 
 def _header_index(header: list[str]) -> dict[str, int]:
@@ -302,7 +325,12 @@ def _picker(indexes: list[int]) -> Any:
 
 
 def parse_json(
-    body: bytes, *, kpi: str, groupings: tuple[str, ...], hourly: bool = False
+    body: bytes,
+    *,
+    kpi: str,
+    groupings: tuple[str, ...],
+    hourly: bool = False,
+    counts: frozenset[str] = frozenset(),
 ) -> CohortTable:
     """Parse a ``format=json`` answer: ``{"query":..., "results":[{..., "measures":[...]}]}``.
 
@@ -335,14 +363,21 @@ def parse_json(
         key = (read_date(key[0]), *key[1:])
         parsed.append((key, result["users"], result.get("ecpi"), result.get("cost"), values))
     table.columns = sorted(slots, key=lambda s: slots[s])
+    table.counts_are_integers = True
+    count_slots = [i for i, (function, _) in enumerate(table.columns) if function in counts]
     for key, users, ecpi, cost, values in parsed:
+        numbers = [_json_number(values.get(column)) for column in table.columns]
+        for i in count_slots:
+            number = numbers[i]
+            if number is not None:
+                numbers[i] = round(number)
         table.rows.append(
             (
                 key,
                 None if users is None else to_int(str(users)),
                 _json_number(ecpi),
                 _json_number(cost),
-                [_json_number(values.get(column)) for column in table.columns],
+                numbers,
             )
         )
     _drop_repeated_rows(table)
