@@ -21,6 +21,22 @@ from tap_appsflyer_cohort.records import RecordBuilder
 from tap_appsflyer_cohort.responses import CohortTable, window_service
 from tap_appsflyer_cohort.scheduler import Scheduler
 
+#: Long records per call above which the loader, not the API, sets a backfill's pace:
+#: MeltanoLabs target-postgres and target-duckdb load about 17,000 long records/s with
+#: the shipped settings (``scripts/bench.py e2e``), against one call a second at the
+#: API's 60 calls/min; past about three times that, the hint below is worth a line.
+LONG_RECORDS_HINT_PER_CALL = 50_000
+
+
+def long_records_per_call(tables: Mapping[str, CohortTable], periods: int) -> int:
+    """Long records a window writes per call, at most: its cohorts times the periods.
+
+    The long layout merges a window's KPIs into one record per cohort and period, and a
+    window takes one call per KPI.
+    """
+    cohorts = max((len(t.rows) for t in tables.values()), default=0)
+    return cohorts * periods // max(len(tables), 1)
+
 
 def note_event_values(seen: dict[str, bool], tables: Mapping[str, CohortTable]) -> None:
     """Remember, per event KPI, whether any answer so far held a non-zero value."""
@@ -67,6 +83,8 @@ class AppEmitter:
                 if tables is None:
                     continue
                 note_event_values(event_signal, tables)
+                if report.layout == "long":
+                    self._hint_at_wide(tables)
                 served, covered_days, records = self._emit(job.window, tables)
                 self.on_answer()
                 yield from records
@@ -162,6 +180,17 @@ class AppEmitter:
             blank_value=settings.blank_value,
         )
         return served, covered_days, builder.build(tables, set(service.emit))
+
+    def _hint_at_wide(self, tables: Mapping[str, CohortTable]) -> None:
+        """Once per stream: say when long records, not the API, will set the pace."""
+        report = self.stream.report
+        if long_records_per_call(tables, len(report.periods)) > LONG_RECORDS_HINT_PER_CALL:
+            self.stream.warn_once(
+                f"Report '{self.stream.name}': its answers make over "
+                f"{LONG_RECORDS_HINT_PER_CALL:,} long records per call; loaders take about "
+                "1 s per 17,000 records, so a backfill runs at the loader's pace, not the "
+                "API's: 'layout: wide' holds the same values in one record per cohort"
+            )
 
     def _warn_about_columns(self, tables: Mapping[str, CohortTable]) -> None:
         name = self.stream.name

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from tap_appsflyer_cohort import emission
 from tap_appsflyer_cohort.errors import ConfigError
+from tap_appsflyer_cohort.responses import CohortTable
 from tap_appsflyer_cohort.sandbox.testing import SandboxServer
 from tap_appsflyer_cohort.settings import parse_settings
 from tests.conftest import SANDBOX_TODAY
@@ -149,3 +151,28 @@ def test_a_known_event_is_not_warned_about(
     report = {**REPORT, "kpis": ["af_purchase"]}
     run_tap(_config(sandbox, reports=[report]), now=NOW, expect_exit=0)
     assert not [w for w in _warnings(caplog) if "is zero in every row" in w]
+
+
+def test_long_records_that_outpace_the_loader_suggest_the_wide_layout(
+    sandbox: SandboxServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real threshold (50,000 records per call) needs answers too big for a unit test.
+    monkeypatch.setattr(emission, "LONG_RECORDS_HINT_PER_CALL", 10)
+    run = run_tap(_config(sandbox), now=NOW, expect_exit=0)
+    assert len(run.records["ltv"]) > 10
+    hinted = [w for w in _warnings(caplog) if "long records per call" in w]
+    assert len(hinted) == 1  # once per stream, not per window
+    assert "'layout: wide'" in hinted[0]
+
+    caplog.clear()
+    run_tap(_config(sandbox, reports=[{**REPORT, "layout": "wide"}]), now=NOW, expect_exit=0)
+    assert not [w for w in _warnings(caplog) if "long records per call" in w]
+
+
+def test_long_records_per_call_counts_cohorts_times_periods_per_kpi() -> None:
+    rows = [((f"2026-06-0{d}", "x"), 1, None, None, [1.0]) for d in range(1, 5)]
+    one = CohortTable(kpi="sessions", rows=list(rows))
+    two = CohortTable(kpi="revenue", rows=list(rows))
+    assert emission.long_records_per_call({"sessions": one}, periods=3) == 12
+    assert emission.long_records_per_call({"sessions": one, "revenue": two}, periods=3) == 6
+    assert emission.long_records_per_call({}, periods=3) == 0
