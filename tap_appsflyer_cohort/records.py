@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-from tap_appsflyer_cohort.columns import INTEGER_FUNCTIONS, ReportColumns, output_column
+from tap_appsflyer_cohort.columns import ReportColumns, output_column
 from tap_appsflyer_cohort.report import Report
 from tap_appsflyer_cohort.responses import CohortTable
 
@@ -37,12 +37,6 @@ class _Plan:
         self.by_period: dict[int, list[tuple[int, str]]] = {}
         for period, index, function in slots:
             self.by_period.setdefault(period, []).append((index, long_names[function]))
-        #: Answer columns whose values are counts (integers, unless divided per user).
-        self.integer_indexes = (
-            []
-            if report.per_user
-            else [i for i, (f, _) in enumerate(table.columns) if f in INTEGER_FUNCTIONS]
-        )
 
 
 class RecordBuilder:
@@ -92,15 +86,9 @@ class RecordBuilder:
         plans = {kpi: _Plan(self.report, table) for kpi, table in tables.items()}
         merged: dict[tuple[str, ...], tuple[Any, Any, Any, dict[str, list[Any]]]] = {}
         for kpi, table in tables.items():
-            # Tables from the parsers hold integer counts already (their fast path).
-            integers = () if table.counts_are_integers else plans[kpi].integer_indexes
             for key, users, ecpi, cost, values in table.rows:
                 if key[0][:10] not in dates:
                     continue
-                for i in integers:
-                    value = values[i]
-                    if value is not None:
-                        values[i] = round(value)
                 entry = merged.get(key)
                 if entry is None:
                     entry = merged[key] = (users, ecpi, cost, {})

@@ -113,8 +113,6 @@ class CohortTable:
     missing_columns: list[str] = field(default_factory=list)
     #: The complete days the answer covers when the API's clock lags ours (None: all).
     covered_days: int | None = None
-    #: The parser already made the count columns integers (see ``parse_csv``'s ``counts``).
-    counts_are_integers: bool = False
 
     @property
     def periods(self) -> set[int]:
@@ -280,7 +278,6 @@ def _kpi_columns(
             table.columns.append((parsed.function, parsed.period))
             float_idx.append(i)
     table.columns.extend(count_columns)  # counts last: one list concatenation per row
-    table.counts_are_integers = True
     return float_idx, count_idx
 
 
@@ -363,21 +360,15 @@ def parse_json(
         key = (read_date(key[0]), *key[1:])
         parsed.append((key, result["users"], result.get("ecpi"), result.get("cost"), values))
     table.columns = sorted(slots, key=lambda s: slots[s])
-    table.counts_are_integers = True
-    count_slots = [i for i, (function, _) in enumerate(table.columns) if function in counts]
+    readers = [_json_count if f in counts else _json_number for f, _ in table.columns]
     for key, users, ecpi, cost, values in parsed:
-        numbers = [_json_number(values.get(column)) for column in table.columns]
-        for i in count_slots:
-            number = numbers[i]
-            if number is not None:
-                numbers[i] = round(number)
         table.rows.append(
             (
                 key,
                 None if users is None else to_int(str(users)),
                 _json_number(ecpi),
                 _json_number(cost),
-                numbers,
+                [read(values.get(c)) for read, c in zip(readers, table.columns, strict=True)],
             )
         )
     _drop_repeated_rows(table)
@@ -401,6 +392,12 @@ def _json_results(body: bytes) -> list[Any]:
     if not isinstance(results, list):
         raise AnswerError("the JSON answer has no results list")
     return results
+
+
+def _json_count(value: Any) -> int | None:
+    """A count (``counts``): an integer, as ``to_int`` reads a CSV cell."""
+    number = _json_number(value)
+    return None if number is None else round(number)
 
 
 def _json_number(value: Any) -> float | None:

@@ -30,13 +30,23 @@ def _build(report: Any, tables: dict[str, CohortTable], dates: set[str], **kw: A
     return list(builder.build(tables, dates))
 
 
-def _sessions(rows: list[tuple[tuple[str, ...], list[float | None]]]) -> CohortTable:
-    """A sessions answer for periods 0 and 1 (count, rate, unique users each)."""
+def _sessions(
+    rows: list[tuple[tuple[str, ...], list[float | None]]], *, counts: bool = True
+) -> CohortTable:
+    """A sessions answer for periods 0 and 1 (count, rate, unique users each).
+
+    As the parsers hand it over: counts are integers unless the report is ``per_user``.
+    """
     table = CohortTable(
         kpi="sessions",
         columns=[(f, p) for p in (0, 1) for f in ("count", "rate", "unique_users")],
     )
-    table.rows = [(key, 100, 1.5, 150.0, values) for key, values in rows]
+    integer = {i for i, (f, _) in enumerate(table.columns) if counts and f != "rate"}
+
+    def typed(values: list[float | None]) -> list[float | None]:
+        return [round(v) if i in integer and v is not None else v for i, v in enumerate(values)]
+
+    table.rows = [(key, 100, 1.5, 150.0, typed(values)) for key, values in rows]
     return table
 
 
@@ -106,7 +116,8 @@ def test_blank_groupings_are_named_and_hours_split() -> None:
 
 def test_per_user_counts_stay_fractions() -> None:
     report = _report(per_user=True, aggregation_type="on_day", filters={"period": [0]})
-    tables = {"sessions": _sessions([(("2026-06-13", "a"), [0.25, 1.0, 0.2, 0.0, 0.0, 0.0])])}
+    row = (("2026-06-13", "a"), [0.25, 1.0, 0.2, 0.0, 0.0, 0.0])
+    tables = {"sessions": _sessions([row], counts=False)}
     (record,) = _build(report, tables, {"2026-06-13"})
     assert record["sessions_count"] == 0.25
     assert record["per_user"] is True

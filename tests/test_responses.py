@@ -136,6 +136,36 @@ def test_na_and_blank_cells_parse_as_null() -> None:
     ]
 
 
+def test_counts_parse_as_integers_unless_divided_per_user() -> None:
+    # Counts take int() on the fast path; "12.0", "1,234" and N/A take the slow one.
+    header = b"date,pid,users,sessions_count_day_0,sessions_rate_day_0,sessions_count_day_1\n"
+    fast = header + b"2026-06-10,Organic,12,7,58.3,3\n"
+    slow = header + b'2026-06-10,Organic,12,"1,234",58.3,12.0\n'
+    counts = frozenset({"count", "unique_users"})
+    table = parse_csv([fast], kpi="sessions", groupings=("date", "pid"), counts=counts)
+    assert table.columns == [("rate", 0), ("count", 0), ("count", 1)]  # counts last
+    ((_, _, _, _, values),) = table.rows
+    assert values == [58.3, 7, 3]
+    assert [type(v) for v in values] == [float, int, int]
+    table = parse_csv([slow], kpi="sessions", groupings=("date", "pid"), counts=counts)
+    ((_, _, _, _, values),) = table.rows
+    assert values == [58.3, 1234, 12]
+    assert [type(v) for v in values] == [float, int, int]
+    per_user = parse_csv([fast], kpi="sessions", groupings=("date", "pid"))
+    ((_, _, _, _, values),) = per_user.rows
+    assert [type(v) for v in values] == [float, float, float]
+
+    body = (
+        b'[{"date": "2026-06-10", "pid": "Organic", "users": 12, "measures":'
+        b' [{"period": 0, "sessions_count": 7.0, "sessions_rate": 58.3}]}]'
+    )
+    table = parse_json(body, kpi="sessions", groupings=("date", "pid"), counts=counts)
+    ((_, _, _, _, values),) = table.rows
+    by_column = dict(zip(table.columns, values, strict=True))
+    assert by_column == {("count", 0): 7, ("rate", 0): 58.3}
+    assert type(by_column[("count", 0)]) is int
+
+
 def test_csv_is_read_as_it_streams(sandbox) -> None:
     # Chunks cut anywhere (even inside a UTF-8 character) give the same table.
     status, _, body = sandbox.answer(
