@@ -419,10 +419,17 @@ def write_triangle(triangle: Triangle, today: date) -> Path:
         fontsize=9,
     )
     figure.colorbar(image, ax=axes, label="% of installers with a session on day N")
+    return _save(figure, "cohort_triangle.png", dpi=110)
+
+
+def _save(figure: Any, name: str, *, dpi: int) -> Path:
+    """Lay out, write to output/ and close a chart (matplotlib keeps figures otherwise)."""
+    import matplotlib.pyplot as plt  # already imported by the caller, inside the demo venv
+
     figure.tight_layout()
     OUTPUT.mkdir(exist_ok=True)
-    path = OUTPUT / "cohort_triangle.png"
-    figure.savefig(path, dpi=110)
+    path = OUTPUT / name
+    figure.savefig(path, dpi=dpi)
     plt.close(figure)
     return path
 
@@ -527,12 +534,7 @@ def write_heatmap(rows: list[tuple[Any, ...]]) -> Path:
                 axes.text(x, y, f"{value:.0f}%", ha="center", va="center", color=shade)
     axes.set_title(f"Retention by media source, {APP} (sandbox data)")
     figure.colorbar(image, ax=axes, label="% of cohort users with a session")
-    figure.tight_layout()
-    OUTPUT.mkdir(exist_ok=True)
-    path = OUTPUT / "retention_heatmap.png"
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, "retention_heatmap.png", dpi=120)
 
 
 def demo() -> None:
